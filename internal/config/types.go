@@ -1,0 +1,255 @@
+// Package config defines llmgate's configuration file, loads it strictly
+// (unknown keys are errors, ${VAR} and ${VAR:-default} are expanded) and
+// validates it as a whole, reporting every problem with file:line:column and
+// the field path.
+//
+// A Config is immutable once loaded: it is passed to constructors, never
+// read from globals.
+package config
+
+import "time"
+
+// Config is the whole configuration file. The zero value of every field
+// means "use the default" documented on it; Load applies the defaults.
+type Config struct {
+	// Listen is the address to serve on. Default 127.0.0.1:8766 (loopback).
+	Listen string `yaml:"listen"`
+	// MasterKey authenticates admin calls and, when auth is required, client
+	// requests. Default: $LLMGATE_MASTER_KEY.
+	MasterKey string `yaml:"master_key"`
+	// Auth says when clients must present a gateway key.
+	Auth Auth `yaml:"auth"`
+
+	Server     Server     `yaml:"server"`
+	Log        Log        `yaml:"log"`
+	RequestLog RequestLog `yaml:"request_log"`
+	Storage    Storage    `yaml:"storage"`
+
+	// Providers are upstreams by name. Zero-config mode (no file) fills it
+	// from the environment.
+	Providers map[string]*Provider `yaml:"providers"`
+	// Models are explicit routes by the model name clients ask for.
+	Models map[string]*Model `yaml:"models"`
+
+	// Resilience holds the defaults for retries, breakers and timeouts;
+	// providers and models may override parts of it.
+	Resilience Resilience `yaml:"resilience"`
+
+	// Governance configures virtual keys, budgets and prices.
+	Governance Governance `yaml:"governance"`
+
+	// File is the path the config was loaded from ("" in zero-config mode).
+	File string `yaml:"-"`
+}
+
+// Auth says when clients must authenticate to the gateway.
+type Auth struct {
+	// Required forces every request to carry the master key or a virtual
+	// key. Default: true when Listen is not a loopback address, else false.
+	Required *bool `yaml:"required"`
+}
+
+// Server tunes the HTTP server.
+type Server struct {
+	// MaxBodyBytes bounds a request body. Default 32 MiB (room for images).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ReadHeaderTimeout bounds reading request headers. Default 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// IdleTimeout closes idle keep-alive connections. Default 120s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout bounds the graceful drain on SIGTERM. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Log configures the process log.
+type Log struct {
+	// Level is debug, info, warn or error. Default: $LLMGATE_LOG_LEVEL or info.
+	Level string `yaml:"level"`
+	// Format is text or json. Default text.
+	Format string `yaml:"format"`
+	// File writes the log to a file instead of stderr.
+	File string `yaml:"file"`
+}
+
+// RequestLog configures the per-request log (GET /logs, llmgate logs).
+type RequestLog struct {
+	// RingSize is how many recent requests are kept in memory. Default 1000.
+	RingSize int `yaml:"ring_size"`
+	// StoreContent keeps prompt and completion text. Default false.
+	StoreContent bool `yaml:"store_content"`
+	// Persist writes entries to the store. Default true.
+	Persist *bool `yaml:"persist"`
+}
+
+// Storage selects the store.
+type Storage struct {
+	// Driver is sqlite (default) or postgres.
+	Driver string `yaml:"driver"`
+	// DataDir holds the SQLite database. Default: $LLMGATE_DATA_DIR, else
+	// ~/.llmgate.
+	DataDir string `yaml:"data_dir"`
+	// DSN is the PostgreSQL connection string when Driver is postgres.
+	DSN string `yaml:"dsn"`
+}
+
+// Provider is one upstream: a wire format, a base URL and a key.
+type Provider struct {
+	// Type is the wire format: openai (also every OpenAI-compatible vendor),
+	// anthropic or gemini. Required.
+	Type string `yaml:"type"`
+	// BaseURL follows the official SDK convention of the type: for openai it
+	// includes /v1, for anthropic and gemini it is the root. Default: the
+	// vendor's public URL for known names, else the type's.
+	BaseURL string `yaml:"base_url"`
+	// APIKey is the provider key. Empty: clients' own keys are passed
+	// through (and never stored).
+	APIKey string `yaml:"api_key"`
+	// Headers are sent on every upstream request.
+	Headers map[string]string `yaml:"headers"`
+	// Models lists models this provider serves, for GET /v1/models and for
+	// routing a bare model name to this provider.
+	Models []string `yaml:"models"`
+	// Prefixes routes bare model names starting with any of these to this
+	// provider (e.g. ["llama", "qwen"] for a local Ollama).
+	Prefixes []string `yaml:"prefixes"`
+	// MaxTokensField is the field an openai-type upstream reads for the
+	// output cap when translating: max_completion_tokens (OpenAI) or
+	// max_tokens (DeepSeek, Mistral, most others). Default by vendor.
+	MaxTokensField string `yaml:"max_tokens_field"`
+	// StreamUsage asks openai-type upstreams for usage in streams
+	// (stream_options.include_usage). Default true; turn off for servers
+	// that reject stream_options.
+	StreamUsage *bool `yaml:"stream_usage"`
+	// Timeouts overrides resilience.timeouts for this provider.
+	Timeouts *Timeouts `yaml:"timeouts"`
+	// Breaker overrides resilience.breaker for this provider.
+	Breaker *Breaker `yaml:"breaker"`
+	// RPM and TPM pace requests to this provider below its rate limits
+	// (0: none, learn from headers).
+	RPM int `yaml:"rpm"`
+	TPM int `yaml:"tpm"`
+	// Weight is this deployment's share in a pool. Default 1.
+	Weight int `yaml:"weight"`
+}
+
+// Model is an explicit route for a model name.
+type Model struct {
+	// Route is the ordered chain of provider/model entries to try.
+	Route []string `yaml:"route"`
+	// Strategy chooses among route entries that serve the same model:
+	// ordered (default), weighted, least_busy or latency.
+	Strategy string `yaml:"strategy"`
+	// ContextFallback lists routes with larger context windows to use when
+	// the prompt does not fit.
+	ContextFallback []string `yaml:"context_fallback"`
+	// TruncateOnOverflow drops the oldest non-system turns to fit.
+	TruncateOnOverflow bool `yaml:"truncate_on_overflow"`
+	// ContextWindow overrides the known context size (tokens).
+	ContextWindow int `yaml:"context_window"`
+	// Hedge sends a second request to the next route after a delay.
+	Hedge *Hedge `yaml:"hedge"`
+	// StaleIfError serves a cached answer when every route fails.
+	StaleIfError bool `yaml:"stale_if_error"`
+	// Timeouts overrides provider and global timeouts for this model.
+	Timeouts *Timeouts `yaml:"timeouts"`
+}
+
+// Hedge configures hedged requests for a model.
+type Hedge struct {
+	// Delay before hedging; 0 uses the route's observed p95.
+	Delay time.Duration `yaml:"delay"`
+}
+
+// Resilience holds retry, breaker, timeout and pacing defaults.
+type Resilience struct {
+	Retry    Retry    `yaml:"retry"`
+	Breaker  Breaker  `yaml:"breaker"`
+	Timeouts Timeouts `yaml:"timeouts"`
+	// MaxAttempts caps upstream attempts per request across retries and
+	// fallbacks. Default 4.
+	MaxAttempts int `yaml:"max_attempts"`
+	// RequestTimeout is the total deadline per request (overridable by the
+	// x-llmgate-timeout header). Default 10m.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxQueueWait bounds waiting for upstream rate-limit capacity. Default 10s.
+	MaxQueueWait time.Duration `yaml:"max_queue_wait"`
+	// IdempotencyTTL keeps answers for repeated Idempotency-Key requests.
+	// Default 10m.
+	IdempotencyTTL time.Duration `yaml:"idempotency_ttl"`
+}
+
+// Retry configures backoff.
+type Retry struct {
+	// Base is the first backoff. Default 250ms.
+	Base time.Duration `yaml:"base"`
+	// Multiplier grows it per retry. Default 2.
+	Multiplier float64 `yaml:"multiplier"`
+	// Cap bounds one backoff. Default 8s.
+	Cap time.Duration `yaml:"cap"`
+	// MaxRetryWait is the longest upstream-requested wait honoured; a longer
+	// one moves on to the next route. Default 10s.
+	MaxRetryWait time.Duration `yaml:"max_retry_wait"`
+	// BudgetRatio caps retries at this share of recent requests per
+	// upstream. Default 0.2.
+	BudgetRatio float64 `yaml:"budget_ratio"`
+}
+
+// Breaker configures a circuit breaker.
+type Breaker struct {
+	// Failures in Window that open the breaker. Default 3.
+	Failures int `yaml:"failures"`
+	// Ratio of failures (with at least MinRequests) that opens it too; 0
+	// disables the ratio rule.
+	Ratio       float64 `yaml:"ratio"`
+	MinRequests int     `yaml:"min_requests"`
+	// Window is the sliding window. Default 60s.
+	Window time.Duration `yaml:"window"`
+	// RecoveryTimeout is how long it stays open. Default 5m.
+	RecoveryTimeout time.Duration `yaml:"recovery_timeout"`
+	// HalfOpenRequests is how many probes go through when half-open. Default 1.
+	HalfOpenRequests int `yaml:"half_open_requests"`
+}
+
+// Timeouts bound one upstream attempt.
+type Timeouts struct {
+	// Connect bounds dialing. Default 10s.
+	Connect time.Duration `yaml:"connect"`
+	// ResponseHeader bounds waiting for response headers. Default 60s.
+	ResponseHeader time.Duration `yaml:"response_header"`
+	// FirstToken bounds waiting for the first stream event. Default 60s.
+	FirstToken time.Duration `yaml:"first_token"`
+	// Idle bounds the gap between stream events. Default 60s.
+	Idle time.Duration `yaml:"idle"`
+	// Total bounds one attempt. Default 10m.
+	Total time.Duration `yaml:"total"`
+}
+
+// Governance configures virtual keys, budgets and prices.
+type Governance struct {
+	// SpendGuard caps gateway-wide spend in USD (0: no cap).
+	SpendGuard SpendGuard `yaml:"spend_guard"`
+	// MaxRequestCost rejects a request whose worst-case cost exceeds it.
+	MaxRequestCost float64 `yaml:"max_request_cost"`
+	// UnknownPrice is "record" (default: record as unpriced with a warning)
+	// or "block".
+	UnknownPrice string `yaml:"unknown_price"`
+	// Prices overrides or adds model prices, per million tokens.
+	Prices map[string]Price `yaml:"prices"`
+	// BudgetWebhook is called when a key or team passes its soft budget.
+	BudgetWebhook string `yaml:"budget_webhook"`
+	// KeyCacheTTL bounds how stale a cached key may be. Default 5s.
+	KeyCacheTTL time.Duration `yaml:"key_cache_ttl"`
+}
+
+// SpendGuard caps gateway-wide spend.
+type SpendGuard struct {
+	Hourly float64 `yaml:"hourly"`
+	Daily  float64 `yaml:"daily"`
+}
+
+// Price is a model's price in USD per million tokens.
+type Price struct {
+	Input       float64 `yaml:"input"`
+	Output      float64 `yaml:"output"`
+	CachedInput float64 `yaml:"cached_input"`
+}
