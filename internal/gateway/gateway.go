@@ -1,0 +1,640 @@
+// Package gateway is llmgate's request pipeline: route -> (limits, budget) ->
+// breaker -> attempt -> retry/fallback -> usage record. Every request goes
+// through it, whatever its wire format, streaming or not. Handlers in the
+// server package stay thin: they read the body, fill a Call and call Serve.
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/clock"
+	"github.com/llmgate/llmgate/internal/jsonscan"
+	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// Call is one client request as the pipeline sees it.
+type Call struct {
+	RequestID string
+	Start     time.Time
+	Format    provider.Format // the client's wire format
+	Op        provider.Op
+	Model     string // as asked
+	Stream    bool
+	Body      []byte
+	Header    http.Header
+	Query     string
+	// ClientKey is the client's own provider credential, passed upstream
+	// only when the gateway holds no key for that provider and the
+	// provider speaks the client's format. "" when the client authenticated
+	// with a gateway key.
+	ClientKey string
+	// Timeout overrides the total request deadline when non-zero.
+	Timeout time.Duration
+	// KeyID and Team identify the virtual key, when one was used.
+	KeyID, Team string
+}
+
+// Recorder receives one record per finished request.
+type Recorder interface {
+	Record(r store.Record)
+}
+
+// RecorderFunc adapts a function to Recorder.
+type RecorderFunc func(store.Record)
+
+// Record calls f(r).
+func (f RecorderFunc) Record(r store.Record) { f(r) }
+
+// Options configures a Gateway. Zero values take the documented defaults.
+type Options struct {
+	Router  *Router
+	Clients map[provider.Format]provider.ClientCodec
+	// Recorder gets a record per request; nil records nothing.
+	Recorder Recorder
+	Logger   *slog.Logger
+	Clock    clock.Clock
+	// Rand returns a float in [0,1) for backoff jitter; default math/rand/v2.
+	Rand func() float64
+
+	// MaxAttempts caps upstream attempts per request across retries and
+	// fallbacks. Default 4.
+	MaxAttempts int
+	// RequestTimeout is the total deadline per request. Default 10m.
+	RequestTimeout time.Duration
+	// Backoff configures waits between retries.
+	Backoff Backoff
+	// MaxRetryWait is the longest upstream-requested wait honoured before
+	// retrying the same deployment; a longer one moves on. Default 10s.
+	MaxRetryWait time.Duration
+	// MaxResponseBytes bounds a non-streamed upstream body. Default 64 MiB.
+	MaxResponseBytes int64
+	// Estimate counts a request's input tokens (for Anthropic message_start
+	// and for usage when an upstream reports none). Optional.
+	Estimate func(model string, req *provider.Request) int
+	// CountText counts tokens in output text when a stream ends without
+	// usage. Optional.
+	CountText func(model, text string) int
+	// StoreContent keeps prompt and completion text in records.
+	StoreContent bool
+}
+
+// Backoff is exponential backoff with full jitter.
+type Backoff struct {
+	Base       time.Duration // default 250ms
+	Multiplier float64       // default 2
+	Cap        time.Duration // default 8s
+}
+
+// Delay is the wait before retry number attempt (0-based), given r in [0,1).
+func (b Backoff) Delay(attempt int, r float64) time.Duration {
+	d := float64(b.Base) * math.Pow(b.Multiplier, float64(attempt))
+	if d > float64(b.Cap) || math.IsInf(d, 0) {
+		d = float64(b.Cap)
+	}
+	return time.Duration(r * d)
+}
+
+// Gateway runs the pipeline. It is safe for concurrent use.
+type Gateway struct {
+	opts   Options
+	router *Router
+	log    *slog.Logger
+	clk    clock.Clock
+}
+
+// New returns a Gateway.
+func New(o Options) *Gateway {
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 4
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 10 * time.Minute
+	}
+	if o.Backoff.Base <= 0 {
+		o.Backoff.Base = 250 * time.Millisecond
+	}
+	if o.Backoff.Multiplier < 1 {
+		o.Backoff.Multiplier = 2
+	}
+	if o.Backoff.Cap <= 0 {
+		o.Backoff.Cap = 8 * time.Second
+	}
+	if o.MaxRetryWait <= 0 {
+		o.MaxRetryWait = 10 * time.Second
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = 64 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	return &Gateway{opts: o, router: o.Router, log: o.Logger, clk: o.Clock}
+}
+
+// Router returns the gateway's router.
+func (g *Gateway) Router() *Router { return g.router }
+
+// Client returns the codec for a client format.
+func (g *Gateway) Client(f provider.Format) provider.ClientCodec { return g.opts.Clients[f] }
+
+// exchange is the state of one request through the pipeline.
+type exchange struct {
+	c  *Call
+	cc provider.ClientCodec
+
+	req    *provider.Request // canonical request, decoded once when needed
+	reqErr error
+
+	attempts  int
+	served    *Deployment
+	fallback  bool
+	committed bool // response headers sent: no more retries
+	status    int
+	err       *provider.Error
+	usage     provider.Usage
+	estimated bool
+	ttft      time.Duration
+	text      bytes.Buffer // completion text, when content storage is on
+}
+
+func (x *exchange) canonical() (*provider.Request, error) {
+	if x.req == nil && x.reqErr == nil {
+		x.req, x.reqErr = x.cc.DecodeRequest(x.c.Body)
+		if x.req != nil {
+			if x.c.Format == provider.FormatGemini { // model and stream come from the URL
+				x.req.Model, x.req.Stream = x.c.Model, x.c.Stream
+			}
+		}
+	}
+	return x.req, x.reqErr
+}
+
+// Serve runs c through the pipeline and writes the response to w.
+func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, c *Call) {
+	x := &exchange{c: c, cc: g.opts.Clients[c.Format]}
+	defer g.finish(x)
+	chain, err := g.router.Resolve(c.Model)
+	if err != nil {
+		g.writeError(w, x, provider.AsError(err))
+		return
+	}
+	timeout := g.opts.RequestTimeout
+	if c.Timeout > 0 {
+		timeout = c.Timeout
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	perr := g.run(ctx, w, x, chain)
+	if perr == nil || x.committed {
+		return
+	}
+	if r.Context().Err() != nil {
+		x.err, x.status = perr, provider.KindCanceled.Status()
+		return // the client is gone: nobody to answer
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && perr.Kind == provider.KindTimeout {
+		perr = &provider.Error{Kind: provider.KindTimeout, Provider: perr.Provider, Cause: perr,
+			Message: fmt.Sprintf("llmgate gave up after %s (resilience.request_timeout); raise it, or send the header x-llmgate-timeout", timeout)}
+	}
+	g.writeError(w, x, perr)
+}
+
+// run tries the chain's deployments until one answers, the attempt cap is
+// reached, or the failure is one no retry can fix.
+func (g *Gateway) run(ctx context.Context, w http.ResponseWriter, x *exchange, chain []*Deployment) *provider.Error {
+	var (
+		lastErr   *provider.Error
+		dead      = make([]bool, len(chain)) // failed in a way a retry cannot fix
+		idx       = 0
+		wrapped   = 0 // how many times the chain was walked past its end
+		retrySame = false
+		usedCtx   = false
+	)
+	for x.attempts < g.opts.MaxAttempts {
+		if ctx.Err() != nil {
+			break
+		}
+		var (
+			d    *Deployment
+			done func(Outcome)
+			skip *provider.Error
+		)
+		// Find the next deployment the breaker admits, starting at idx.
+		for n := 0; n < len(chain); n++ {
+			i := (idx + n) % len(chain)
+			if dead[i] {
+				continue
+			}
+			dn, err := chain[i].Guard.Allow()
+			if err != nil {
+				skip = &provider.Error{Kind: provider.KindUnavailable, Provider: chain[i].Upstream.Name, Cause: err,
+					Message: fmt.Sprintf("every route for model %q is unavailable: %s (%v)", x.c.Model, chain[i].Name, err)}
+				continue
+			}
+			if i < idx || (n > 0 && i == idx) {
+				wrapped++
+			}
+			idx, d, done = i, chain[i], dn
+			break
+		}
+		if d == nil {
+			if lastErr == nil {
+				lastErr = skip
+			}
+			break
+		}
+		if x.attempts > 0 && (retrySame || wrapped > 0) {
+			// A retry of a deployment already tried: back off first.
+			wait := g.opts.Backoff.Delay(x.attempts-1, g.opts.Rand())
+			if retrySame && lastErr != nil && lastErr.RetryAfter > 0 {
+				wait = lastErr.RetryAfter
+			}
+			if err := clock.Sleep(ctx, g.clk, wait); err != nil {
+				done(OutcomeIgnore)
+				break
+			}
+		}
+		x.attempts++
+		if x.attempts > 1 && d != chain[0] {
+			x.fallback = true
+		}
+		perr := g.attempt(ctx, w, x, d)
+		if perr == nil {
+			done(OutcomeSuccess)
+			x.served = d
+			d.Upstream.health.record(true, "", g.clk.Now())
+			return nil
+		}
+		perr.Provider = d.Upstream.Name
+		lastErr = perr
+		x.served = d
+		g.log.Debug("upstream attempt failed", "request_id", x.c.RequestID, "deployment", d.Name,
+			"attempt", x.attempts, "kind", perr.Kind, "err", perr)
+		switch {
+		case perr.Kind == provider.KindCanceled || ctx.Err() != nil:
+			done(OutcomeIgnore)
+		case perr.Kind == provider.KindRateLimited:
+			done(OutcomeIgnore)
+			d.Upstream.health.record(false, perr.Message, g.clk.Now())
+		case perr.Kind.Retryable():
+			done(OutcomeFailure)
+			d.Upstream.health.record(false, perr.Message, g.clk.Now())
+		default:
+			done(OutcomeIgnore)
+			if perr.UpstreamStatus != 0 && perr.Kind.Fallback() {
+				d.Upstream.health.record(false, perr.Message, g.clk.Now())
+			}
+		}
+		if x.committed || ctx.Err() != nil {
+			return perr
+		}
+		retrySame = false
+		switch {
+		case perr.Kind == provider.KindContextLength:
+			if usedCtx {
+				return perr
+			}
+			usedCtx = true
+			alt, err := g.router.ContextFallback(x.c.Model)
+			if err != nil || len(alt) == 0 {
+				return perr
+			}
+			chain, dead, idx, wrapped = alt, make([]bool, len(alt)), 0, 0
+		case perr.Kind == provider.KindRateLimited && perr.RetryAfter > 0 && perr.RetryAfter <= g.opts.MaxRetryWait:
+			retrySame = true // a short wait: the same deployment will have room
+		case perr.Kind == provider.KindRateLimited && perr.RetryAfter > 0:
+			d.Guard.Cooldown(g.clk.Now().Add(perr.RetryAfter))
+			idx++
+		case perr.Kind.Retryable():
+			idx++ // the next route first; come back after a backoff
+		case perr.Kind.Fallback():
+			dead[idx] = true
+			idx++
+		default:
+			return perr
+		}
+	}
+	if lastErr == nil {
+		lastErr = provider.Errorf(provider.KindTimeout, "the request deadline passed before any upstream answered")
+	}
+	return lastErr
+}
+
+// attempt sends the request to one deployment and, on success, writes the
+// response. It returns nil on success; an error after the response was
+// committed has already been reported to the client in-stream.
+func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchange, d *Deployment) *provider.Error {
+	u, c := d.Upstream, x.c
+	ep := u.Endpoint
+	ownKey := ep.APIKey != ""
+	if !ownKey {
+		if c.ClientKey != "" && c.Format == u.Format {
+			ep.APIKey = c.ClientKey
+		} else if u.RequiresKey {
+			return &provider.Error{Kind: provider.KindAuth, Message: u.KeyHint()}
+		}
+	}
+	passthrough := c.Format == u.Format
+	var (
+		body       []byte
+		wantsUsage = true
+		err        error
+	)
+	switch {
+	case c.Op != provider.OpChat:
+		if u.Format != c.Format {
+			return &provider.Error{Kind: provider.KindBadRequest, Param: "model",
+				Message: fmt.Sprintf("%s requests are served only by %s-type providers, and model %q routes to %s (%s)", c.Op, c.Format, c.Model, u.Name, u.Format)}
+		}
+		body, err = rewriteModel(c.Body, c.Format, d.Model)
+	case passthrough:
+		body, wantsUsage, err = u.Pass.RewriteRequest(c.Body, d.Model, c.Stream)
+	default:
+		req, derr := x.canonical()
+		if derr != nil {
+			return provider.AsError(derr)
+		}
+		body, err = u.Codec.EncodeRequest(req, d.Model)
+	}
+	if err != nil {
+		return provider.AsError(err)
+	}
+
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if u.Timeouts.Total > 0 {
+		var c2 context.CancelFunc
+		actx, c2 = context.WithTimeout(actx, u.Timeouts.Total)
+		defer c2()
+	}
+	hreq, err := u.Codec.NewHTTPRequest(actx, &provider.Target{Endpoint: ep, Op: c.Op, Model: d.Model,
+		Stream: c.Stream, Body: body, ClientHeader: c.Header, ClientQuery: c.Query})
+	if err != nil {
+		return provider.AsError(err)
+	}
+	d.inflight.Add(1)
+	defer d.inflight.Add(-1)
+	sent := g.clk.Now()
+	resp, err := u.Client.Do(hreq)
+	if err != nil {
+		return transportError(ctx, actx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		perr := u.Codec.DecodeError(resp.StatusCode, resp.Header, b)
+		if perr.Kind == provider.KindAuth && ownKey {
+			perr.Status = http.StatusBadGateway
+			perr.Message = fmt.Sprintf("provider %s rejected the API key llmgate holds for it (HTTP %d: %s); check providers.%s.api_key",
+				u.Name, resp.StatusCode, perr.Message, u.Name)
+		}
+		return perr
+	}
+	x.status = http.StatusOK
+	var perr *provider.Error
+	switch {
+	case c.Op != provider.OpChat && c.Stream:
+		perr = g.pumpRaw(actx, w, x, d, resp)
+	case c.Op != provider.OpChat:
+		perr = g.writeRaw(w, x, d, resp)
+	case c.Stream && passthrough:
+		perr = g.pumpPassthrough(actx, cancel, w, x, d, resp, wantsUsage, sent)
+	case c.Stream:
+		perr = g.pumpTranslated(actx, cancel, w, x, d, resp, sent)
+	default:
+		perr = g.writeUnary(w, x, d, resp, passthrough)
+	}
+	if perr == nil {
+		d.latency.observe(g.clk.Now().Sub(sent))
+	}
+	return perr
+}
+
+// transportError classifies a failure to get a response at all.
+func transportError(parent, actx context.Context, err error) *provider.Error {
+	switch {
+	case parent.Err() != nil && errors.Is(parent.Err(), context.Canceled):
+		return &provider.Error{Kind: provider.KindCanceled, Message: "the client closed the request", Cause: err}
+	case errors.Is(err, context.DeadlineExceeded) || actx.Err() != nil || isTimeout(err):
+		return &provider.Error{Kind: provider.KindTimeout, Message: "the upstream did not answer in time", Cause: err}
+	}
+	return &provider.Error{Kind: provider.KindConnect, Message: "could not reach the upstream: " + err.Error(), Cause: err}
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+func rewriteModel(body []byte, f provider.Format, model string) ([]byte, error) {
+	if f == provider.FormatGemini {
+		return body, nil
+	}
+	v, ok, err := jsonscan.Get(body, "model")
+	if err != nil {
+		return nil, &provider.Error{Kind: provider.KindBadRequest, Message: err.Error(), Cause: err}
+	}
+	if s, _ := jsonscan.String(v); ok && s == model {
+		return body, nil
+	}
+	return jsonscan.SetString(body, "model", model)
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readBody reads a complete upstream body, bounded.
+func (g *Gateway) readBody(r io.Reader, buf *bytes.Buffer) *provider.Error {
+	n, err := buf.ReadFrom(io.LimitReader(r, g.opts.MaxResponseBytes+1))
+	if err != nil {
+		return &provider.Error{Kind: provider.KindBadGateway, Message: "the upstream connection broke while sending its answer", Cause: err}
+	}
+	if n > g.opts.MaxResponseBytes {
+		return &provider.Error{Kind: provider.KindBadGateway, Message: fmt.Sprintf("the upstream answer is larger than %d bytes", g.opts.MaxResponseBytes)}
+	}
+	return nil
+}
+
+// writeUnary reads a complete answer and writes it in the client's format.
+func (g *Gateway) writeUnary(w http.ResponseWriter, x *exchange, d *Deployment, resp *http.Response, passthrough bool) *provider.Error {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	if perr := g.readBody(resp.Body, buf); perr != nil {
+		return perr
+	}
+	u := d.Upstream
+	var out []byte
+	if passthrough {
+		out = buf.Bytes()
+		if !json.Valid(out) {
+			return garbage(u, out)
+		}
+		x.usage, _ = u.Pass.ResponseUsage(out)
+		if g.opts.StoreContent {
+			if r, err := u.Codec.DecodeResponse(out); err == nil {
+				x.text.WriteString(r.Text())
+			}
+		}
+	} else {
+		r, err := u.Codec.DecodeResponse(buf.Bytes())
+		if err != nil {
+			return garbage(u, buf.Bytes())
+		}
+		x.usage = r.Usage
+		if g.opts.StoreContent {
+			x.text.WriteString(r.Text())
+		}
+		if out, err = x.cc.EncodeResponse(r); err != nil {
+			return provider.AsError(err)
+		}
+	}
+	if x.usage.IsZero() {
+		g.estimateUsage(x, d)
+	}
+	x.served = d
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	g.setHeaders(h, x, d)
+	w.WriteHeader(http.StatusOK)
+	x.committed = true
+	_, _ = w.Write(out)
+	return nil
+}
+
+func garbage(u *Upstream, body []byte) *provider.Error {
+	snip := body
+	if len(snip) > 120 {
+		snip = snip[:120]
+	}
+	return &provider.Error{Kind: provider.KindBadGateway,
+		Message: fmt.Sprintf("provider %s sent an answer that is not valid %s JSON (starts %q)", u.Name, u.Format, snip)}
+}
+
+// writeRaw forwards a non-chat answer (embeddings, responses) unchanged.
+func (g *Gateway) writeRaw(w http.ResponseWriter, x *exchange, d *Deployment, resp *http.Response) *provider.Error {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	if perr := g.readBody(resp.Body, buf); perr != nil {
+		return perr
+	}
+	x.usage, _ = d.Upstream.Pass.ResponseUsage(buf.Bytes())
+	x.served = d
+	h := w.Header()
+	h.Set("Content-Type", resp.Header.Get("Content-Type"))
+	g.setHeaders(h, x, d)
+	w.WriteHeader(http.StatusOK)
+	x.committed = true
+	_, _ = w.Write(buf.Bytes())
+	return nil
+}
+
+// setHeaders adds what every response says: request ids and what served it.
+func (g *Gateway) setHeaders(h http.Header, x *exchange, d *Deployment) {
+	h.Set("X-Request-Id", x.c.RequestID)
+	h.Set("Request-Id", x.c.RequestID)
+	if d != nil {
+		h.Set("X-Llmgate-Provider", d.Upstream.Name)
+		h.Set("X-Llmgate-Model", d.Model)
+	}
+	h.Set("X-Llmgate-Attempts", strconv.Itoa(x.attempts))
+	h.Set("X-Llmgate-Fallback", strconv.FormatBool(x.fallback))
+}
+
+// writeError answers in the client's error format. The pipeline has given
+// up by now, so SDKs are told not to retry on top.
+func (g *Gateway) writeError(w http.ResponseWriter, x *exchange, e *provider.Error) {
+	x.err = e
+	cc := x.cc
+	status := cc.StatusFor(e)
+	x.status = status
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	g.setHeaders(h, x, x.served)
+	for k, v := range e.Header {
+		h[k] = v
+	}
+	if e.Kind == provider.KindRateLimited && e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+		h.Set("Retry-After-Ms", strconv.FormatInt(e.RetryAfter.Milliseconds(), 10))
+	}
+	if x.attempts > 0 || !e.Kind.Retryable() {
+		h.Set("X-Should-Retry", "false")
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(cc.EncodeError(e, x.c.RequestID))
+}
+
+// estimateUsage fills usage from local counts when the upstream reported none.
+func (g *Gateway) estimateUsage(x *exchange, d *Deployment) {
+	if g.opts.Estimate != nil {
+		if req, err := x.canonical(); err == nil {
+			x.usage.InputTokens = g.opts.Estimate(d.Model, req)
+		}
+	}
+	if g.opts.CountText != nil && x.text.Len() > 0 && x.usage.OutputTokens == 0 {
+		x.usage.OutputTokens = g.opts.CountText(d.Model, x.text.String())
+	}
+	x.estimated = true
+}
+
+// finish records the request.
+func (g *Gateway) finish(x *exchange) {
+	if g.opts.Recorder == nil {
+		return
+	}
+	c := x.c
+	rec := store.Record{
+		ID:              c.RequestID,
+		Time:            c.Start.UTC(),
+		ClientFormat:    string(c.Format),
+		Op:              string(c.Op),
+		ModelAsked:      c.Model,
+		Status:          x.status,
+		Attempts:        x.attempts,
+		Fallback:        x.fallback,
+		Stream:          c.Stream,
+		Latency:         g.clk.Now().Sub(c.Start),
+		TTFT:            x.ttft,
+		InputTokens:     x.usage.InputTokens,
+		OutputTokens:    x.usage.OutputTokens,
+		CachedTokens:    x.usage.CachedTokens,
+		ReasoningTokens: x.usage.ReasoningTokens,
+		TokensEstimated: x.estimated,
+		KeyID:           c.KeyID,
+		Team:            c.Team,
+	}
+	if x.served != nil {
+		rec.Provider, rec.ModelServed = x.served.Upstream.Name, x.served.Model
+	}
+	if x.err != nil {
+		rec.ErrorKind, rec.ErrorMessage = string(x.err.Kind), x.err.Message
+		if x.status == 0 {
+			rec.Status = x.err.HTTPStatus()
+		}
+	}
+	if g.opts.StoreContent {
+		rec.Prompt = string(c.Body)
+		rec.Completion = x.text.String()
+	}
+	g.opts.Recorder.Record(rec)
+}

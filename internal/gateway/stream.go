@@ -1,0 +1,310 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/sse"
+)
+
+// maxPending bounds the events buffered before the first content event; past
+// it the stream is committed anyway.
+const maxPending = 64
+
+// watchdog cancels an attempt when the upstream stream goes quiet: first
+// for FirstToken, then for Idle between events.
+type watchdog struct {
+	t        *time.Timer
+	idle     time.Duration
+	timedOut atomic.Bool
+}
+
+func newWatchdog(first, idle time.Duration, cancel context.CancelFunc) *watchdog {
+	w := &watchdog{idle: idle}
+	if first <= 0 && idle <= 0 {
+		return w
+	}
+	if first <= 0 {
+		first = idle
+	}
+	w.t = time.AfterFunc(first, func() { w.timedOut.Store(true); cancel() })
+	return w
+}
+
+// tick resets the idle deadline after an event.
+func (w *watchdog) tick() {
+	if w.t != nil && w.idle > 0 {
+		w.t.Reset(w.idle)
+	}
+}
+
+func (w *watchdog) stop() {
+	if w.t != nil {
+		w.t.Stop()
+	}
+}
+
+// streamErr classifies an error reading an upstream stream.
+func (w *watchdog) streamErr(parent context.Context, err error) *provider.Error {
+	if w.timedOut.Load() {
+		return &provider.Error{Kind: provider.KindTimeout, Message: "the upstream stream went quiet for longer than the first-token or idle timeout", Cause: err}
+	}
+	if parent.Err() != nil && errors.Is(parent.Err(), context.Canceled) {
+		return &provider.Error{Kind: provider.KindCanceled, Message: "the client closed the request", Cause: err}
+	}
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	if errors.Is(err, sse.ErrEventTooLarge) {
+		return &provider.Error{Kind: provider.KindBadGateway, Message: "the upstream sent a stream event over the size limit", Cause: err}
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &provider.Error{Kind: provider.KindBadGateway, Message: "the upstream stream ended before it finished", Cause: err}
+	}
+	return &provider.Error{Kind: provider.KindBadGateway, Message: "the upstream stream broke: " + err.Error(), Cause: err}
+}
+
+// commitStream sends the stream's response headers.
+func (g *Gateway) commitStream(w http.ResponseWriter, x *exchange, d *Deployment) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	g.setHeaders(h, x, d)
+	w.WriteHeader(http.StatusOK)
+	x.committed = true
+	x.served = d
+}
+
+// pumpPassthrough copies an upstream stream in the client's own format event
+// by event, untouched, flushing each. Events before the first content event
+// are held back so that a failure there can still be retried elsewhere.
+func (g *Gateway) pumpPassthrough(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter,
+	x *exchange, d *Deployment, resp *http.Response, wantsUsage bool, sent time.Time) *provider.Error {
+	u := d.Upstream
+	wd := newWatchdog(u.Timeouts.FirstToken, u.Timeouts.Idle, cancel)
+	defer wd.stop()
+	rc := http.NewResponseController(w)
+	rd := sse.NewReader(resp.Body)
+	var (
+		pending  []byte
+		nPending int
+		content  int
+		sawDone  bool
+	)
+	flushPending := func() {
+		g.commitStream(w, x, d)
+		_, _ = w.Write(pending)
+		_ = rc.Flush()
+		pending = nil
+	}
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) && (sawDone || u.Format == provider.FormatGemini) {
+				if !x.committed {
+					flushPending()
+				}
+				break
+			}
+			perr := wd.streamErr(ctx, err)
+			if !x.committed {
+				return perr
+			}
+			g.failStream(w, rc, x, perr)
+			return perr
+		}
+		wd.tick()
+		info := u.Pass.ScanEvent(&ev)
+		if info.HasUsage {
+			provider.MergeUsage(&x.usage, info.Usage)
+		}
+		if info.Err != nil {
+			if !x.committed {
+				return info.Err
+			}
+			_, _ = w.Write(ev.Raw) // the client's own format already
+			_ = rc.Flush()
+			x.err = info.Err
+			return info.Err
+		}
+		if info.Done {
+			sawDone = true
+		}
+		if info.Content {
+			content++
+			if x.ttft == 0 {
+				x.ttft = g.clk.Now().Sub(x.c.Start)
+			}
+		}
+		if info.UsageOnly && !wantsUsage {
+			continue
+		}
+		if !x.committed {
+			pending = append(pending, ev.Raw...)
+			nPending++
+			if info.Content || info.Done || nPending >= maxPending {
+				flushPending()
+			}
+			continue
+		}
+		if _, err := w.Write(ev.Raw); err != nil {
+			return &provider.Error{Kind: provider.KindCanceled, Message: "the client closed the request", Cause: err}
+		}
+		_ = rc.Flush()
+	}
+	if x.usage.OutputTokens == 0 && content > 0 {
+		x.usage.OutputTokens = content // about one token per delta
+		x.estimated = true
+	}
+	if x.usage.InputTokens == 0 {
+		g.estimateUsage(x, d)
+	}
+	return nil
+}
+
+// switchWriter buffers until commit, then writes through.
+type switchWriter struct {
+	buf bytes.Buffer
+	w   io.Writer
+}
+
+func (s *switchWriter) Write(p []byte) (int, error) {
+	if s.w == nil {
+		return s.buf.Write(p)
+	}
+	return s.w.Write(p)
+}
+
+// pumpTranslated decodes an upstream stream into canonical events and
+// re-encodes them in the client's format.
+func (g *Gateway) pumpTranslated(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter,
+	x *exchange, d *Deployment, resp *http.Response, sent time.Time) *provider.Error {
+	u := d.Upstream
+	req, err := x.canonical()
+	if err != nil {
+		return provider.AsError(err)
+	}
+	wd := newWatchdog(u.Timeouts.FirstToken, u.Timeouts.Idle, cancel)
+	defer wd.stop()
+	rc := http.NewResponseController(w)
+	sw := &switchWriter{}
+	enc := x.cc.NewStreamEncoder(sw, req)
+	dec := u.Codec.NewStreamDecoder(resp.Body)
+	commit := func() {
+		g.commitStream(w, x, d)
+		_, _ = w.Write(sw.buf.Bytes())
+		sw.buf = bytes.Buffer{}
+		sw.w = w
+		_ = rc.Flush()
+	}
+	var nPending int
+	for {
+		ev, err := dec.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				if x.usage.IsZero() || x.usage.OutputTokens == 0 {
+					g.estimateUsage(x, d)
+				}
+				_ = enc.Close()
+				if !x.committed {
+					commit()
+				}
+				_ = rc.Flush()
+				return nil
+			}
+			perr := wd.streamErr(ctx, err)
+			if !x.committed {
+				return perr
+			}
+			if x.usage.OutputTokens == 0 {
+				g.estimateUsage(x, d)
+			}
+			_ = enc.Fail(perr)
+			_ = rc.Flush()
+			x.err = perr
+			return perr
+		}
+		wd.tick()
+		content := false
+		switch ev.Type {
+		case provider.EventStart:
+			provider.MergeUsage(&x.usage, ev.Usage)
+			if ev.Usage.InputTokens == 0 && g.opts.Estimate != nil {
+				ev.Usage.InputTokens = g.opts.Estimate(d.Model, req)
+			}
+		case provider.EventUsage:
+			provider.MergeUsage(&x.usage, ev.Usage)
+		case provider.EventText:
+			content = true
+			if g.opts.StoreContent || g.opts.CountText != nil {
+				x.text.WriteString(ev.Text)
+			}
+		case provider.EventToolCall, provider.EventToolArgs:
+			content = true
+			if g.opts.CountText != nil {
+				x.text.WriteString(ev.Text)
+			}
+		}
+		if content && x.ttft == 0 {
+			x.ttft = g.clk.Now().Sub(x.c.Start)
+		}
+		if err := enc.Encode(ev); err != nil {
+			return &provider.Error{Kind: provider.KindCanceled, Message: "the client closed the request", Cause: err}
+		}
+		if !x.committed {
+			nPending++
+			if content || ev.Type == provider.EventStop || nPending >= maxPending {
+				commit()
+			}
+			continue
+		}
+		_ = rc.Flush()
+	}
+}
+
+// failStream ends a committed passthrough stream with an error event in the
+// client's format.
+func (g *Gateway) failStream(w http.ResponseWriter, rc *http.ResponseController, x *exchange, perr *provider.Error) {
+	enc := x.cc.NewStreamEncoder(w, &provider.Request{Model: x.c.Model, Stream: true})
+	_ = enc.Fail(perr)
+	_ = rc.Flush()
+	x.err = perr
+}
+
+// pumpRaw forwards a non-chat stream (the Responses API) event by event.
+func (g *Gateway) pumpRaw(ctx context.Context, w http.ResponseWriter, x *exchange, d *Deployment, resp *http.Response) *provider.Error {
+	rc := http.NewResponseController(w)
+	rd := sse.NewReader(resp.Body)
+	g.commitStream(w, x, d)
+	_ = rc.Flush()
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			perr := &provider.Error{Kind: provider.KindBadGateway, Message: "the upstream stream broke: " + err.Error(), Cause: err}
+			if ctx.Err() != nil {
+				perr = &provider.Error{Kind: provider.KindCanceled, Message: "the client closed the request", Cause: err}
+			}
+			g.failStream(w, rc, x, perr)
+			return perr
+		}
+		if x.ttft == 0 && ev.HasData {
+			x.ttft = g.clk.Now().Sub(x.c.Start)
+		}
+		if _, err := w.Write(ev.Raw); err != nil {
+			return &provider.Error{Kind: provider.KindCanceled, Message: "the client closed the request", Cause: err}
+		}
+		_ = rc.Flush()
+	}
+}

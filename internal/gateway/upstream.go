@@ -1,0 +1,167 @@
+package gateway
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/provider"
+)
+
+// Upstream is one configured provider at run time: its wire format, codecs,
+// endpoint and HTTP client. It is safe for concurrent use.
+type Upstream struct {
+	Name   string
+	Vendor string // openai, anthropic, gemini, deepseek, ... or "" for custom
+	Format provider.Format
+
+	Endpoint provider.Endpoint
+	Codec    provider.UpstreamCodec
+	Pass     provider.Passthrough
+	Client   *http.Client
+
+	// RequiresKey is true for public vendor APIs, which reject keyless
+	// requests; a local server (Ollama, vLLM) may need none.
+	RequiresKey bool
+
+	Models   []string
+	Prefixes []string
+	Timeouts config.Timeouts
+
+	health health
+}
+
+// HasKey reports whether the gateway holds a key for this provider.
+func (u *Upstream) HasKey() bool { return u.Endpoint.APIKey != "" }
+
+// KeyHint says how to give the gateway this provider's key.
+func (u *Upstream) KeyHint() string {
+	if env := keyEnv(u.Name); env != "" {
+		return env + " is not set: export it or add providers." + u.Name + ".api_key"
+	}
+	return "providers." + u.Name + ".api_key is not set: add it to the config"
+}
+
+// NewTransport returns the HTTP transport for one provider: pooled keep-alive
+// connections, the configured connect and response-header timeouts, and no
+// transparent compression (SSE must not be buffered by gzip).
+func NewTransport(t config.Timeouts) *http.Transport {
+	d := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   t.Connect,
+		ResponseHeaderTimeout: t.ResponseHeader,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+	}
+}
+
+// publicHosts are vendor APIs that always need a key.
+var publicHosts = []string{
+	"api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com", "api.deepseek.com",
+	"api.mistral.ai", "api.groq.com", "openrouter.ai", "openai.azure.com",
+}
+
+// RequiresKey reports whether baseURL is a public vendor API.
+func RequiresKey(baseURL string) bool {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	for _, p := range publicHosts {
+		if h == p || strings.HasSuffix(h, "."+p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Deployment is one model on one provider: the unit that retries, breakers,
+// pacing and pool selection act on. It is safe for concurrent use.
+type Deployment struct {
+	Name     string // provider/model
+	Upstream *Upstream
+	Model    string
+
+	Guard Guard // circuit breaker; never nil
+
+	inflight atomic.Int64
+	latency  ewma
+}
+
+func newDeployment(u *Upstream, model string) *Deployment {
+	return &Deployment{Name: u.Name + "/" + model, Upstream: u, Model: model, Guard: noGuard{}}
+}
+
+// Inflight is the number of requests now in progress on the deployment.
+func (d *Deployment) Inflight() int64 { return d.inflight.Load() }
+
+// Outcome is what an attempt did, as breakers count it.
+type Outcome uint8
+
+// Attempt outcomes.
+const (
+	OutcomeSuccess Outcome = iota + 1
+	OutcomeFailure         // an upstream fault: counts toward opening the breaker
+	OutcomeIgnore          // client cancellations and the client's own 4xx
+)
+
+// Guard admits attempts to a deployment (a circuit breaker).
+type Guard interface {
+	// Allow admits one attempt; done reports its outcome. An error means the
+	// deployment must be skipped now.
+	Allow() (done func(Outcome), err error)
+	// Cooldown keeps the deployment out of rotation until t (a 429 reset)
+	// without counting a failure.
+	Cooldown(until time.Time)
+}
+
+type noGuard struct{}
+
+func (noGuard) Allow() (func(Outcome), error) { return func(Outcome) {}, nil }
+func (noGuard) Cooldown(time.Time)            {}
+
+// ewma is a decaying average of attempt latency, for latency-based pools.
+type ewma struct {
+	mu sync.Mutex
+	v  float64 // seconds
+}
+
+func (e *ewma) observe(d time.Duration) {
+	e.mu.Lock()
+	if e.v == 0 {
+		e.v = d.Seconds()
+	} else {
+		e.v = 0.8*e.v + 0.2*d.Seconds()
+	}
+	e.mu.Unlock()
+}
+
+func (e *ewma) value() float64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.v
+}
+
+// Health reports the provider's health from recent outcomes.
+func (u *Upstream) Health() HealthReport { return u.health.report() }
+
+// State is the deployment's breaker state ("closed", "open", "half_open",
+// "cooling"), or "" when it has no breaker.
+func (d *Deployment) State() string {
+	if s, ok := d.Guard.(interface{ StateName() string }); ok {
+		return s.StateName()
+	}
+	return ""
+}

@@ -1,0 +1,127 @@
+// Package metrics exposes llmgate's Prometheus metrics. Label values come
+// from small fixed sets (wire formats, configured provider names, status
+// classes, error kinds); never key ids, user ids or model names clients
+// invent.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/llmgate/llmgate/internal/gateway"
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// Registry holds the gateway's metrics. It is safe for concurrent use.
+type Registry struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec
+	attempts  *prometheus.CounterVec
+	fallbacks *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	ttft      *prometheus.HistogramVec
+	tokens    *prometheus.CounterVec
+	cost      *prometheus.CounterVec
+	dropped   prometheus.Counter
+}
+
+// New returns a Registry with Go runtime and process collectors.
+func New() *Registry {
+	r := &Registry{reg: prometheus.NewRegistry()}
+	r.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmgate_requests_total",
+		Help: "Requests answered, by client wire format, provider that served (or failed), status class and error kind."},
+		[]string{"client_format", "provider", "status_class", "error_kind"})
+	r.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmgate_upstream_attempts_total",
+		Help: "Upstream attempts, retries and fallbacks included, by the provider that finally answered."}, []string{"provider"})
+	r.fallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmgate_fallbacks_total",
+		Help: "Requests served by a route other than the first."}, []string{"provider"})
+	r.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "llmgate_request_duration_seconds",
+		Help: "Time from arrival to the last byte sent.", Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 12)},
+		[]string{"client_format", "provider"})
+	r.ttft = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "llmgate_time_to_first_token_seconds",
+		Help: "Time from arrival to the first streamed token.", Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10)},
+		[]string{"provider"})
+	r.tokens = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmgate_tokens_total",
+		Help: "Tokens by provider and direction (input, output)."}, []string{"provider", "direction"})
+	r.cost = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmgate_cost_usd_total",
+		Help: "Spend in USD by provider, at the price table's prices."}, []string{"provider"})
+	r.dropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "llmgate_request_log_dropped_total",
+		Help: "Request-log records dropped because the write queue was full."})
+	r.reg.MustRegister(r.requests, r.attempts, r.fallbacks, r.duration, r.ttft, r.tokens, r.cost, r.dropped,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (r *Registry) Handler() http.Handler {
+	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{Registry: r.reg})
+}
+
+// Register adds another collector (breakers, limits).
+func (r *Registry) Register(c prometheus.Collector) { r.reg.MustRegister(c) }
+
+// RecordDropped counts one request-log record lost to a full queue.
+func (r *Registry) RecordDropped() { r.dropped.Inc() }
+
+// Observe counts one finished request.
+func (r *Registry) Observe(rec store.Record) {
+	class := "0xx"
+	if rec.Status > 0 {
+		class = strconv.Itoa(rec.Status/100) + "xx"
+	}
+	r.requests.WithLabelValues(rec.ClientFormat, rec.Provider, class, rec.ErrorKind).Inc()
+	if rec.Attempts > 0 {
+		r.attempts.WithLabelValues(rec.Provider).Add(float64(rec.Attempts))
+	}
+	if rec.Fallback {
+		r.fallbacks.WithLabelValues(rec.Provider).Inc()
+	}
+	r.duration.WithLabelValues(rec.ClientFormat, rec.Provider).Observe(rec.Latency.Seconds())
+	if rec.TTFT > 0 {
+		r.ttft.WithLabelValues(rec.Provider).Observe(rec.TTFT.Seconds())
+	}
+	if rec.InputTokens > 0 {
+		r.tokens.WithLabelValues(rec.Provider, "input").Add(float64(rec.InputTokens))
+	}
+	if rec.OutputTokens > 0 {
+		r.tokens.WithLabelValues(rec.Provider, "output").Add(float64(rec.OutputTokens))
+	}
+	if rec.CostUSD > 0 {
+		r.cost.WithLabelValues(rec.Provider).Add(rec.CostUSD)
+	}
+}
+
+// WatchBreakers exports how many deployments of each provider have their
+// breaker in each state.
+func (r *Registry) WatchBreakers(rt *gateway.Router) {
+	r.reg.MustRegister(&breakerCollector{rt: rt, desc: prometheus.NewDesc("llmgate_breakers",
+		"Deployments by provider and circuit-breaker state.", []string{"provider", "state"}, nil)})
+}
+
+type breakerCollector struct {
+	rt   *gateway.Router
+	desc *prometheus.Desc
+}
+
+func (c *breakerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *breakerCollector) Collect(ch chan<- prometheus.Metric) {
+	counts := map[[2]string]int{}
+	for _, u := range c.rt.Upstreams() {
+		for _, s := range []string{"closed", "open", "half_open", "cooling"} {
+			counts[[2]string{u.Name, s}] = 0
+		}
+	}
+	for _, d := range c.rt.Deployments() {
+		if s := d.State(); s != "" {
+			counts[[2]string{d.Upstream.Name, s}]++
+		}
+	}
+	for k, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), k[0], k[1])
+	}
+}

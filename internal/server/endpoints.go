@@ -1,0 +1,330 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/gateway"
+	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// writeError answers a locally found problem in the client's format.
+func (s *Server) writeError(w http.ResponseWriter, f provider.Format, id string, e *provider.Error) {
+	cc := s.g.Client(f)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Request-Id", id)
+	h.Set("Request-Id", id)
+	if !e.Kind.Retryable() {
+		h.Set("X-Should-Retry", "false")
+	}
+	w.WriteHeader(cc.StatusFor(e))
+	_, _ = w.Write(cc.EncodeError(e, id))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"encoding failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+	_, _ = w.Write([]byte("\n"))
+}
+
+// countTokens forwards count_tokens to an upstream of the client's own
+// format when one serves the model, else counts locally.
+func (s *Server) countTokens(f provider.Format) apiHandler {
+	return func(w http.ResponseWriter, r *http.Request, id, clientKey string) {
+		body, perr := s.readBody(w, r)
+		if perr != nil {
+			s.writeError(w, f, id, perr)
+			return
+		}
+		cc := s.g.Client(f)
+		req, err := cc.DecodeRequest(body)
+		if f == provider.FormatAnthropic && err != nil {
+			// count_tokens bodies have no max_tokens; decoders accept that.
+			s.writeError(w, f, id, provider.AsError(err))
+			return
+		}
+		var model string
+		if f == provider.FormatGemini {
+			ma := r.PathValue("modelAction")
+			model = ma[:strings.LastIndexByte(ma, ':')]
+			if err != nil {
+				s.writeError(w, f, id, provider.AsError(err))
+				return
+			}
+		} else {
+			model = req.Model
+		}
+		chain, rerr := s.g.Router().Resolve(model)
+		if rerr != nil {
+			s.writeError(w, f, id, provider.AsError(rerr))
+			return
+		}
+		if u := chain[0].Upstream; u.Format == f && (u.HasKey() || clientKey != "" || !u.RequiresKey) {
+			c := s.newCall(r, id, f, provider.OpCountTokens, body, clientKey)
+			c.Model = model
+			s.g.Serve(w, r, c)
+			return
+		}
+		n := 0
+		if s.o.CountTokens != nil {
+			n = s.o.CountTokens(chain[0].Model, req)
+		}
+		w.Header().Set("X-Request-Id", id)
+		w.Header().Set("Request-Id", id)
+		w.Header().Set("X-Llmgate-Token-Count", "estimated")
+		if f == provider.FormatGemini {
+			writeJSON(w, http.StatusOK, map[string]int{"totalTokens": n})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]int{"input_tokens": n})
+	}
+}
+
+func (s *Server) models() []ModelInfo {
+	if s.o.Models == nil {
+		var out []ModelInfo
+		for _, m := range s.g.Router().ModelNames() {
+			out = append(out, ModelInfo{ID: m, OwnedBy: "llmgate"})
+		}
+		return out
+	}
+	return s.o.Models()
+}
+
+// listModels answers GET /v1/models in OpenAI list format, or Anthropic's
+// when the request carries anthropic-version.
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request, id, _ string) {
+	ms := s.models()
+	w.Header().Set("X-Request-Id", id)
+	w.Header().Set("Request-Id", id)
+	if r.Header.Get("Anthropic-Version") != "" {
+		type am struct {
+			Type        string `json:"type"`
+			ID          string `json:"id"`
+			DisplayName string `json:"display_name"`
+			CreatedAt   string `json:"created_at"`
+		}
+		data := make([]am, 0, len(ms))
+		for _, m := range ms {
+			data = append(data, am{"model", m.ID, displayName(m), time.Unix(m.Created, 0).UTC().Format(time.RFC3339)})
+		}
+		resp := map[string]any{"data": data, "has_more": false, "first_id": nil, "last_id": nil}
+		if len(data) > 0 {
+			resp["first_id"], resp["last_id"] = data[0].ID, data[len(data)-1].ID
+		}
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+	type om struct {
+		ID      string `json:"id"`
+		Object  string `json:"object"`
+		Created int64  `json:"created"`
+		OwnedBy string `json:"owned_by"`
+	}
+	data := make([]om, 0, len(ms))
+	for _, m := range ms {
+		data = append(data, om{m.ID, "model", m.Created, m.OwnedBy})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
+}
+
+func displayName(m ModelInfo) string {
+	if m.DisplayName != "" {
+		return m.DisplayName
+	}
+	return m.ID
+}
+
+// getModel answers GET /v1/models/{id}.
+func (s *Server) getModel(w http.ResponseWriter, r *http.Request, id, _ string) {
+	want := r.PathValue("id")
+	for _, m := range s.models() {
+		if m.ID == want {
+			writeJSON(w, http.StatusOK, map[string]any{"id": m.ID, "object": "model", "created": m.Created, "owned_by": m.OwnedBy})
+			return
+		}
+	}
+	if _, err := s.g.Router().Resolve(want); err == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"id": want, "object": "model", "created": 0, "owned_by": "llmgate"})
+		return
+	}
+	s.writeError(w, clientFormat(r), id, &provider.Error{Kind: provider.KindNotFound, Code: "model_not_found",
+		Message: "model " + strconv.Quote(want) + " is not served by this gateway; GET /v1/models lists what is"})
+}
+
+// listGeminiModels answers GET /v1beta/models in Gemini's shape.
+func (s *Server) listGeminiModels(w http.ResponseWriter, r *http.Request, id, _ string) {
+	type gm struct {
+		Name                       string   `json:"name"`
+		DisplayName                string   `json:"displayName"`
+		InputTokenLimit            int      `json:"inputTokenLimit,omitempty"`
+		OutputTokenLimit           int      `json:"outputTokenLimit,omitempty"`
+		SupportedGenerationMethods []string `json:"supportedGenerationMethods"`
+	}
+	var out []gm
+	for _, m := range s.models() {
+		out = append(out, gm{"models/" + m.ID, displayName(m), m.Context, m.MaxOutput,
+			[]string{"generateContent", "streamGenerateContent", "countTokens"}})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"models": out})
+}
+
+// health answers GET /health from recent real outcomes.
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	type detail struct {
+		gateway.HealthReport
+		Key      string            `json:"key"`
+		Breakers map[string]string `json:"breakers,omitempty"`
+	}
+	providers := map[string]string{}
+	details := map[string]detail{}
+	var routesDown []string
+	worst := gateway.Healthy
+	n, unhealthy := 0, 0
+	deps := s.g.Router().Deployments()
+	for _, u := range s.g.Router().Upstreams() {
+		rep := u.Health()
+		d := detail{HealthReport: rep, Key: "configured"}
+		switch {
+		case u.HasKey():
+		case u.RequiresKey:
+			d.Key = "from clients (none configured: " + u.KeyHint() + ")"
+		default:
+			d.Key = "none needed"
+		}
+		for _, dep := range deps {
+			if dep.Upstream == u {
+				if st := dep.State(); st != "" && st != "closed" {
+					if d.Breakers == nil {
+						d.Breakers = map[string]string{}
+					}
+					d.Breakers[dep.Name] = st
+					if rep.Status == gateway.Healthy {
+						rep.Status = gateway.Degraded
+						d.Status = gateway.Degraded
+					}
+				}
+			}
+		}
+		providers[u.Name] = d.Status
+		details[u.Name] = d
+		n++
+		switch d.Status {
+		case gateway.Unhealthy:
+			unhealthy++
+			worst = gateway.Degraded
+		case gateway.Degraded:
+			worst = gateway.Degraded
+		}
+	}
+	for _, m := range s.g.Router().Unroutable() {
+		routesDown = append(routesDown, m)
+	}
+	sort.Strings(routesDown)
+	if n > 0 && unhealthy == n {
+		worst = gateway.Unhealthy
+	}
+	if worst == gateway.Healthy {
+		worst = "healthy"
+	}
+	status := http.StatusOK
+	if worst == gateway.Unhealthy {
+		status = http.StatusServiceUnavailable
+	}
+	resp := map[string]any{"status": worst, "providers": providers, "details": details}
+	if len(routesDown) > 0 {
+		resp["unroutable"] = routesDown
+	}
+	writeJSON(w, status, resp)
+}
+
+func (s *Server) live(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// logRecord is a request-log entry as JSON.
+type logRecord struct {
+	ID              string    `json:"id"`
+	Time            time.Time `json:"time"`
+	ClientFormat    string    `json:"client_format"`
+	Op              string    `json:"op"`
+	ModelAsked      string    `json:"model_asked"`
+	Provider        string    `json:"provider,omitempty"`
+	ModelServed     string    `json:"model_served,omitempty"`
+	Status          int       `json:"status"`
+	ErrorKind       string    `json:"error_kind,omitempty"`
+	Error           string    `json:"error,omitempty"`
+	Attempts        int       `json:"attempts"`
+	Fallback        bool      `json:"fallback"`
+	Stream          bool      `json:"stream"`
+	LatencyMS       float64   `json:"latency_ms"`
+	TTFTMS          float64   `json:"ttft_ms,omitempty"`
+	InputTokens     int       `json:"input_tokens"`
+	OutputTokens    int       `json:"output_tokens"`
+	CachedTokens    int       `json:"cached_tokens,omitempty"`
+	TokensEstimated bool      `json:"tokens_estimated,omitempty"`
+	KeyID           string    `json:"key_id,omitempty"`
+	Prompt          string    `json:"prompt,omitempty"`
+	Completion      string    `json:"completion,omitempty"`
+}
+
+// LogRecord converts a store record for JSON output.
+func LogRecord(r store.Record) any {
+	return logRecord{r.ID, r.Time, r.ClientFormat, r.Op, r.ModelAsked, r.Provider, r.ModelServed, r.Status,
+		r.ErrorKind, r.ErrorMessage, r.Attempts, r.Fallback, r.Stream, ms(r.Latency), ms(r.TTFT),
+		r.InputTokens, r.OutputTokens, r.CachedTokens, r.TokensEstimated, r.KeyID, r.Prompt, r.Completion}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// logs answers GET /logs?limit=&provider=&status=&model=.
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	if s.o.Logs == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "the request log is disabled"})
+		return
+	}
+	q := r.URL.Query()
+	f := store.Filter{Limit: 100, Provider: q.Get("provider"), Model: q.Get("model"), Status: q.Get("status")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "limit must be a positive number"})
+			return
+		}
+		f.Limit = min(n, 10000)
+	}
+	if f.Status != "" && f.Status != "ok" && f.Status != "error" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "status must be ok or error"})
+		return
+	}
+	recs, err := s.o.Logs.Query(r.Context(), f)
+	if err != nil {
+		s.log.Error("reading the request log", "err", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "could not read the request log; see the gateway log"})
+		return
+	}
+	out := make([]any, 0, len(recs))
+	for _, rec := range recs {
+		out = append(out, LogRecord(rec))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+}

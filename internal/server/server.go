@@ -1,0 +1,362 @@
+// Package server is llmgate's HTTP surface: routes, credentials, body limits
+// and the thin handlers that turn an HTTP request into a gateway.Call.
+// Every error leaves in the client's own wire format (errors.go).
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/gateway"
+	"github.com/llmgate/llmgate/internal/jsonscan"
+	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// LogQuerier reads the request log.
+type LogQuerier interface {
+	Query(ctx context.Context, f store.Filter) ([]store.Record, error)
+}
+
+// ModelInfo describes a model for the models endpoints.
+type ModelInfo struct {
+	ID          string
+	OwnedBy     string
+	DisplayName string
+	Created     int64
+	Context     int
+	MaxOutput   int
+}
+
+// Options configures a Server.
+type Options struct {
+	Gateway *gateway.Gateway
+	Logger  *slog.Logger
+	// MasterKey authenticates clients when AuthRequired, and admin calls.
+	MasterKey string
+	// AuthRequired makes every API request carry the master key (later: a
+	// virtual key).
+	AuthRequired bool
+	// MaxBodyBytes bounds request bodies. Default 32 MiB.
+	MaxBodyBytes int64
+	// Logs serves GET /logs; nil disables it.
+	Logs LogQuerier
+	// Models lists what GET /v1/models reports.
+	Models func() []ModelInfo
+	// CountTokens estimates input tokens for count_tokens endpoints when no
+	// upstream of the client's format can count them.
+	CountTokens func(model string, req *provider.Request) int
+	// Metrics serves GET /metrics when set.
+	Metrics http.Handler
+	Version string
+}
+
+// Server is llmgate's http.Handler. It is safe for concurrent use.
+type Server struct {
+	o        Options
+	g        *gateway.Gateway
+	log      *slog.Logger
+	mux      *http.ServeMux
+	draining atomic.Bool
+}
+
+// New returns a Server.
+func New(o Options) *Server {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 32 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{o: o, g: o.Gateway, log: o.Logger, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+// SetDraining makes /health/ready fail so orchestrators stop sending traffic
+// while the server shuts down.
+func (s *Server) SetDraining() { s.draining.Store(true) }
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("/v1/chat/completions", s.api(provider.FormatOpenAI, http.MethodPost, s.chat(provider.FormatOpenAI, provider.OpChat)))
+	m.HandleFunc("/v1/embeddings", s.api(provider.FormatOpenAI, http.MethodPost, s.chat(provider.FormatOpenAI, provider.OpEmbeddings)))
+	m.HandleFunc("/v1/responses", s.api(provider.FormatOpenAI, http.MethodPost, s.chat(provider.FormatOpenAI, provider.OpResponses)))
+	m.HandleFunc("/v1/messages", s.api(provider.FormatAnthropic, http.MethodPost, s.chat(provider.FormatAnthropic, provider.OpChat)))
+	m.HandleFunc("/v1/messages/count_tokens", s.api(provider.FormatAnthropic, http.MethodPost, s.countTokens(provider.FormatAnthropic)))
+	m.HandleFunc("/v1beta/models/{modelAction}", s.api(provider.FormatGemini, http.MethodPost, s.gemini))
+	m.HandleFunc("/v1/models", s.api("", http.MethodGet, s.listModels))
+	m.HandleFunc("/v1/models/{id...}", s.api("", http.MethodGet, s.getModel))
+	m.HandleFunc("/v1beta/models", s.api(provider.FormatGemini, http.MethodGet, s.listGeminiModels))
+	m.HandleFunc("/health", s.plain(http.MethodGet, s.health))
+	m.HandleFunc("/health/live", s.plain(http.MethodGet, s.live))
+	m.HandleFunc("/health/ready", s.plain(http.MethodGet, s.ready))
+	m.HandleFunc("/logs", s.admin(http.MethodGet, s.logs))
+	if s.o.Metrics != nil {
+		m.Handle("/metrics", s.o.Metrics)
+	}
+	m.HandleFunc("/{$}", s.root)
+	m.HandleFunc("/", s.notFound)
+}
+
+// Request ids: "req_" and 16 hex digits.
+func newRequestID() string {
+	var b [8]byte
+	v := rand.Uint64()
+	for i := range b {
+		b[i] = byte(v >> (8 * i))
+	}
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+// clientFormat guesses the wire format of a request that did not reach a
+// format-specific route, so even a 404 comes back in a shape its SDK reads.
+func clientFormat(r *http.Request) provider.Format {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/v1beta"), r.Header.Get("X-Goog-Api-Key") != "":
+		return provider.FormatGemini
+	case r.Header.Get("Anthropic-Version") != "", r.Header.Get("X-Api-Key") != "":
+		return provider.FormatAnthropic
+	}
+	return provider.FormatOpenAI
+}
+
+// credential returns the key the client sent, as the SDKs send it.
+func credential(r *http.Request) string {
+	if v := r.Header.Get("Authorization"); v != "" {
+		if k, ok := strings.CutPrefix(v, "Bearer "); ok {
+			return strings.TrimSpace(k)
+		}
+		if k, ok := strings.CutPrefix(v, "bearer "); ok {
+			return strings.TrimSpace(k)
+		}
+	}
+	if v := r.Header.Get("X-Api-Key"); v != "" {
+		return v
+	}
+	if v := r.Header.Get("X-Goog-Api-Key"); v != "" {
+		return v
+	}
+	return r.URL.Query().Get("key")
+}
+
+func (s *Server) isMasterKey(k string) bool {
+	return s.o.MasterKey != "" && subtle.ConstantTimeCompare([]byte(k), []byte(s.o.MasterKey)) == 1
+}
+
+type apiHandler func(w http.ResponseWriter, r *http.Request, id string, clientKey string)
+
+// api wraps a client API handler: request id, method check, and gateway
+// authentication. format "" means "guess from the request".
+func (s *Server) api(format provider.Format, method string, h apiHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := newRequestID()
+		f := format
+		if f == "" {
+			f = clientFormat(r)
+		}
+		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
+			w.Header().Set("Allow", method)
+			s.writeError(w, f, id, &provider.Error{Kind: provider.KindMethod,
+				Message: fmt.Sprintf("%s %s is not supported; use %s", r.Method, r.URL.Path, method)})
+			return
+		}
+		cred := credential(r)
+		clientKey := cred
+		if s.isMasterKey(cred) {
+			clientKey = ""
+		} else if s.o.AuthRequired {
+			msg := "this gateway requires a key: send the gateway's master key (LLMGATE_MASTER_KEY) as Authorization: Bearer, x-api-key or x-goog-api-key"
+			if cred != "" {
+				msg = "the key you sent is not valid for this gateway: use the gateway's master key (LLMGATE_MASTER_KEY) or a virtual key it issued"
+			}
+			s.writeError(w, f, id, &provider.Error{Kind: provider.KindAuth, Code: "invalid_api_key", Message: msg})
+			return
+		}
+		h(w, r, id, clientKey)
+	}
+}
+
+// plain wraps unauthenticated operational endpoints (health).
+func (s *Server) plain(method string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
+			w.Header().Set("Allow", method)
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use " + method})
+			return
+		}
+		h(w, r)
+	}
+}
+
+// admin wraps endpoints that show what others did: open on an open
+// loopback gateway, else they need the master key.
+func (s *Server) admin(method string, h http.HandlerFunc) http.HandlerFunc {
+	return s.plain(method, func(w http.ResponseWriter, r *http.Request) {
+		if (s.o.AuthRequired || s.o.MasterKey != "") && !s.isMasterKey(credential(r)) {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]string{
+				"type": "authentication_error", "message": "this endpoint needs the gateway's master key (LLMGATE_MASTER_KEY) as Authorization: Bearer"}})
+			return
+		}
+		h(w, r)
+	})
+}
+
+// readBody reads a bounded request body.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *provider.Error) {
+	if r.ContentLength > s.o.MaxBodyBytes {
+		return nil, tooLarge(s.o.MaxBodyBytes)
+	}
+	body := r.Body
+	if body == nil {
+		return nil, &provider.Error{Kind: provider.KindBadRequest, Message: "the request has no body: send a JSON object"}
+	}
+	rd := http.MaxBytesReader(w, body, s.o.MaxBodyBytes)
+	size := r.ContentLength
+	if size <= 0 || size > 1<<20 {
+		size = 4096
+	}
+	buf := make([]byte, 0, size+1)
+	for {
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, tooLarge(s.o.MaxBodyBytes)
+			}
+			return nil, &provider.Error{Kind: provider.KindBadRequest, Message: "could not read the request body: " + err.Error(), Cause: err}
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+	}
+	if len(buf) == 0 {
+		return nil, &provider.Error{Kind: provider.KindBadRequest, Message: "the request body is empty: send a JSON object"}
+	}
+	return buf, nil
+}
+
+func tooLarge(limit int64) *provider.Error {
+	return &provider.Error{Kind: provider.KindTooLarge, Code: "request_too_large",
+		Message: fmt.Sprintf("the request body is larger than %d bytes (server.max_body_bytes); send less, or raise the limit", limit)}
+}
+
+// timeoutHeader reads x-llmgate-timeout ("30s" or seconds).
+func timeoutHeader(r *http.Request) (time.Duration, *provider.Error) {
+	v := r.Header.Get("X-Llmgate-Timeout")
+	if v == "" {
+		return 0, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return d, nil
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 {
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	return 0, &provider.Error{Kind: provider.KindBadRequest, Param: "x-llmgate-timeout",
+		Message: fmt.Sprintf("header x-llmgate-timeout %q is not a duration: use e.g. 30s or 1m", v)}
+}
+
+func (s *Server) newCall(r *http.Request, id string, f provider.Format, op provider.Op, body []byte, clientKey string) *gateway.Call {
+	return &gateway.Call{RequestID: id, Start: time.Now(), Format: f, Op: op, Body: body,
+		Header: r.Header, Query: r.URL.RawQuery, ClientKey: clientKey}
+}
+
+// chat serves the OpenAI and Anthropic JSON-body endpoints.
+func (s *Server) chat(f provider.Format, op provider.Op) apiHandler {
+	return func(w http.ResponseWriter, r *http.Request, id, clientKey string) {
+		body, perr := s.readBody(w, r)
+		if perr != nil {
+			s.writeError(w, f, id, perr)
+			return
+		}
+		v, err := jsonscan.Fields(body, "model", "stream")
+		if err != nil {
+			s.writeError(w, f, id, &provider.Error{Kind: provider.KindBadRequest,
+				Message: "the request body is not valid JSON: " + err.Error(), Cause: err})
+			return
+		}
+		model, ok := jsonscan.String(v[0])
+		if !ok && v[0] != nil {
+			s.writeError(w, f, id, &provider.Error{Kind: provider.KindBadRequest, Param: "model", Message: "\"model\" must be a string"})
+			return
+		}
+		c := s.newCall(r, id, f, op, body, clientKey)
+		c.Model, c.Stream = model, jsonscan.Bool(v[1])
+		if c.Timeout, perr = timeoutHeader(r); perr != nil {
+			s.writeError(w, f, id, perr)
+			return
+		}
+		s.g.Serve(w, r, c)
+	}
+}
+
+// gemini serves POST /v1beta/models/{model}:{action}.
+func (s *Server) gemini(w http.ResponseWriter, r *http.Request, id, clientKey string) {
+	f := provider.FormatGemini
+	ma := r.PathValue("modelAction")
+	i := strings.LastIndexByte(ma, ':')
+	if i <= 0 {
+		s.writeError(w, f, id, &provider.Error{Kind: provider.KindNotFound,
+			Message: fmt.Sprintf("unknown path %s: use /v1beta/models/{model}:generateContent, :streamGenerateContent or :countTokens", r.URL.Path)})
+		return
+	}
+	model, action := ma[:i], ma[i+1:]
+	var stream bool
+	switch action {
+	case "generateContent":
+	case "streamGenerateContent":
+		stream = true
+	case "countTokens":
+		s.countTokens(f)(w, r, id, clientKey)
+		return
+	default:
+		s.writeError(w, f, id, &provider.Error{Kind: provider.KindNotFound,
+			Message: fmt.Sprintf("unknown method %q: use generateContent, streamGenerateContent or countTokens", action)})
+		return
+	}
+	body, perr := s.readBody(w, r)
+	if perr != nil {
+		s.writeError(w, f, id, perr)
+		return
+	}
+	if _, err := jsonscan.Fields(body); err != nil {
+		s.writeError(w, f, id, &provider.Error{Kind: provider.KindBadRequest, Message: "the request body is not valid JSON: " + err.Error(), Cause: err})
+		return
+	}
+	c := s.newCall(r, id, f, provider.OpChat, body, clientKey)
+	c.Model, c.Stream = model, stream
+	if c.Timeout, perr = timeoutHeader(r); perr != nil {
+		s.writeError(w, f, id, perr)
+		return
+	}
+	s.g.Serve(w, r, c)
+}
+
+func (s *Server) root(w http.ResponseWriter, r *http.Request) {
+	// Claude Code sends HEAD / as a warm-up; answer cheaply.
+	writeJSON(w, http.StatusOK, map[string]string{"name": "llmgate", "version": s.o.Version,
+		"docs": "OpenAI base_url: /v1, Anthropic and Gemini base_url: / (this root)"})
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, clientFormat(r), newRequestID(), &provider.Error{Kind: provider.KindNotFound,
+		Message: fmt.Sprintf("unknown path %s %s: llmgate serves POST /v1/chat/completions, /v1/messages, /v1/embeddings, /v1/responses, /v1beta/models/{model}:generateContent and GET /v1/models", r.Method, r.URL.Path)})
+}
