@@ -52,6 +52,7 @@ func buildUpstream(cfg *config.Config, name string, p *config.Provider) (*gatewa
 		Models:   p.Models,
 		Prefixes: p.Prefixes,
 		Timeouts: cfg.TimeoutsFor(name, ""),
+		Weight:   p.Weight,
 		Endpoint: provider.Endpoint{Provider: name, BaseURL: p.BaseURL, APIKey: p.APIKey, Header: headerOf(p.Headers)},
 	}
 	u.RequiresKey = gateway.RequiresKey(p.BaseURL)
@@ -143,7 +144,7 @@ func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options) 
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	router := gateway.NewRouter(gateway.RouterConfig{Upstreams: ups, Routes: routes, ContextFallback: ctxFall,
-		VendorForModel: catalog.VendorForModel, NewGuard: newGuardFactory(cfg, clk, opts.Logger)})
+		VendorForModel: catalog.VendorForModel, Setup: newSetup(cfg, clk, opts.Logger)})
 	res := cfg.Resilience
 	opts.Router = router
 	opts.Clients = clientCodecs()
@@ -156,6 +157,21 @@ func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options) 
 	opts.Estimate = tokens.EstimateRequest
 	opts.CountText = tokens.Count
 	opts.StoreContent = cfg.RequestLog.StoreContent
+	opts.MaxQueueWait = res.MaxQueueWait
+	opts.Timeouts = cfg.TimeoutsFor
+	opts.ContextWindow = func(model string) int {
+		if m, ok := catalog.Lookup(model); ok {
+			return m.ContextWindow
+		}
+		return 0
+	}
+	opts.Policy = func(model string) gateway.ModelPolicy {
+		mc := cfg.Models[model]
+		if mc == nil {
+			return gateway.ModelPolicy{}
+		}
+		return gateway.ModelPolicy{Strategy: mc.Strategy, Truncate: mc.TruncateOnOverflow, ContextWindow: mc.ContextWindow}
+	}
 	g := gateway.New(opts)
 	return &parts{cfg: cfg, router: router, gateway: g, models: modelLister(cfg, router)}, nil
 }

@@ -1,13 +1,18 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/llmgate/llmgate/internal/breaker"
 	"github.com/llmgate/llmgate/internal/clock"
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/gateway"
+	"github.com/llmgate/llmgate/internal/pacer"
+	"github.com/llmgate/llmgate/internal/retry"
 )
 
 // breakerGuard adapts a circuit breaker to the gateway's Guard.
@@ -46,8 +51,48 @@ func (g breakerGuard) StateName() string {
 	return "closed"
 }
 
-// newGuardFactory makes one breaker per deployment with the provider's
-// breaker settings, logging every transition.
+// pacerAdapter adapts a pacer to the gateway's Pacer.
+type pacerAdapter struct{ p *pacer.Pacer }
+
+func (a pacerAdapter) Wait(ctx context.Context, est int, maxWait time.Duration) (func(int), error) {
+	r, err := a.p.Wait(ctx, est, maxWait)
+	if err != nil {
+		var we *pacer.WaitError
+		if errors.As(err, &we) {
+			return nil, waitErr{we}
+		}
+		return nil, err
+	}
+	return r.Settle, nil
+}
+
+func (a pacerAdapter) Learn(h http.Header, now time.Time) { a.p.Learn(h, now) }
+
+// waitErr tells the gateway how long pacing would have made it wait.
+type waitErr struct{ *pacer.WaitError }
+
+func (w waitErr) Unwrap() error { return w.WaitError }
+
+func (w waitErr) RetryAfter() time.Duration {
+	if w.Wait <= 0 || w.Wait > 24*time.Hour {
+		return 0
+	}
+	return w.Wait
+}
+
+// newSetup gives each deployment its breaker (with the provider's settings,
+// logging every transition), retry budget and pacer.
+func newSetup(cfg *config.Config, clk clock.Clock, logger *slog.Logger) func(d *gateway.Deployment) {
+	guard := newGuardFactory(cfg, clk, logger)
+	rc := cfg.Resilience.Retry
+	return func(d *gateway.Deployment) {
+		d.Guard = guard(d.Upstream, d.Name)
+		d.Budget = retry.NewBudget(rc.BudgetRatio, 3, 10*time.Second, clk)
+		p := cfg.Providers[d.Upstream.Name]
+		d.Pacer = pacerAdapter{pacer.New(pacer.Settings{RPM: p.RPM, TPM: p.TPM}, clk)}
+	}
+}
+
 func newGuardFactory(cfg *config.Config, clk clock.Clock, logger *slog.Logger) func(u *gateway.Upstream, name string) gateway.Guard {
 	return func(u *gateway.Upstream, name string) gateway.Guard {
 		bc := cfg.BreakerFor(u.Name)

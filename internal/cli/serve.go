@@ -99,52 +99,118 @@ func newLogger(c config.Log, stderr io.Writer) (*slog.Logger, func(), error) {
 	return slog.New(h), closer, nil
 }
 
-// serve runs the gateway until ctx is done, then drains.
-func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
-	reg := metrics.New()
-	var (
-		st     store.Store
-		writer *reqlog.Writer
-		where  string
-	)
+// App is a fully wired gateway: the handler users reach, and the background
+// work (the request-log writer) it owns. llmgate serve and the end-to-end
+// tests build it the same way.
+type App struct {
+	Config  *config.Config
+	Handler http.Handler
+	Server  *server.Server
+	Gateway *gateway.Gateway
+	Router  *gateway.Router
+	Log     *reqlog.Log
+	Metrics *metrics.Registry
+
+	parts      *parts
+	logger     *slog.Logger
+	store      store.Store
+	storeAt    string
+	writer     *reqlog.Writer
+	stopWriter context.CancelFunc
+	writerDone chan struct{}
+}
+
+// NewApp builds every component from cfg and starts the request-log writer.
+// Close drains and releases it.
+func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	a := &App{Config: cfg, logger: logger, Metrics: metrics.New(), writerDone: make(chan struct{})}
 	persist := cfg.RequestLog.Persist == nil || *cfg.RequestLog.Persist
-	if persist {
-		var err error
-		st, where, err = openStore(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		writer = reqlog.NewWriter(st, reqlog.Options{Logger: logger, OnDrop: reg.RecordDropped})
-	}
 	lo := reqlog.LogOptions{Ring: reqlog.NewRing(cfg.RequestLog.RingSize), Shared: cfg.Storage.Driver == "postgres"}
-	if st != nil {
-		lo.Writer, lo.Reader = writer, st
+	if persist {
+		st, where, err := openStore(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		a.store, a.storeAt = st, where
+		a.writer = reqlog.NewWriter(st, reqlog.Options{Logger: logger, OnDrop: a.Metrics.RecordDropped})
+		lo.Writer, lo.Reader = a.writer, st
 	}
-	rlog := reqlog.NewLog(lo)
+	a.Log = reqlog.NewLog(lo)
 	rec := gateway.RecorderFunc(func(r store.Record) {
-		reg.Observe(r)
-		rlog.Record(r)
+		a.Metrics.Observe(r)
+		a.Log.Record(r)
 	})
 	p, err := buildParts(cfg, rec, gateway.Options{Logger: logger})
 	if err != nil {
-		return err
+		a.closeStore()
+		return nil, err
 	}
-	reg.WatchBreakers(p.router)
-	srv := server.New(server.Options{
+	a.parts, a.Gateway, a.Router = p, p.gateway, p.router
+	a.Metrics.WatchBreakers(p.router)
+	a.Server = server.New(server.Options{
 		Gateway:      p.gateway,
 		Logger:       logger,
 		MasterKey:    cfg.MasterKey,
 		AuthRequired: cfg.AuthRequired(),
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		Logs:         rlog,
+		Logs:         a.Log,
 		Models:       p.models,
 		CountTokens:  tokens.EstimateRequest,
-		Metrics:      reg.Handler(),
+		Metrics:      a.Metrics.Handler(),
+		Recorder:     rec,
 		Version:      Version,
 	})
+	a.Handler = a.Server
+	wctx, stop := context.WithCancel(context.Background())
+	a.stopWriter = stop
+	if a.writer != nil {
+		go func() {
+			defer close(a.writerDone)
+			if err := a.writer.Run(wctx); err != nil {
+				logger.Error("request log: writing the last records failed", "err", err)
+			}
+		}()
+	} else {
+		close(a.writerDone)
+	}
+	return a, nil
+}
+
+// Close drains the request log (nothing recorded is lost) and closes the
+// store. ctx bounds the drain.
+func (a *App) Close(ctx context.Context) {
+	if a.writer != nil {
+		if err := a.writer.Close(ctx); err != nil {
+			a.logger.Error("request log: records still queued at shutdown were not written", "err", err)
+		}
+	}
+	a.stopWriter()
+	<-a.writerDone
+	a.closeStore()
+}
+
+func (a *App) closeStore() {
+	if a.store != nil {
+		_ = a.store.Close()
+	}
+}
+
+// serve runs the gateway until ctx is done, then drains.
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
+	a, err := NewApp(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		a.Close(dctx)
+		cancel()
+	}()
 	hs := &http.Server{
-		Handler:           srv,
+		Handler:           a.Handler,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		IdleTimeout:       cfg.Server.IdleTimeout,
 		ErrorLog:          log.New(&slogWriter{logger}, "", 0),
@@ -153,45 +219,21 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	if err != nil {
 		return fmt.Errorf("listening on %s (listen / --listen): %w", cfg.Listen, err)
 	}
-	banner(stdout, cfg, p, ln.Addr().String(), where)
+	banner(stdout, cfg, a.parts, ln.Addr().String(), a.storeAt)
 	if cfg.AuthRequired() && cfg.MasterKey == "" {
 		logger.Warn("auth is required but no master key is set: every request will be refused; set LLMGATE_MASTER_KEY")
 	}
-
-	wctx, stopWriter := context.WithCancel(context.Background())
-	writerDone := make(chan struct{})
-	if writer != nil {
-		go func() {
-			defer close(writerDone)
-			if err := writer.Run(wctx); err != nil {
-				logger.Error("request log: writing the last records failed", "err", err)
-			}
-		}()
-	} else {
-		close(writerDone)
-	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
-
 	select {
 	case err = <-serveErr:
 	case <-ctx.Done():
 		logger.Info("shutting down: draining in-flight requests", "timeout", cfg.Server.ShutdownTimeout)
-		srv.SetDraining()
+		a.Server.SetDraining()
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 		err = hs.Shutdown(sctx)
 		cancel()
 	}
-	// Drain the request log: nothing recorded is lost on SIGTERM.
-	if writer != nil {
-		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := writer.Close(dctx); err != nil {
-			logger.Error("request log: records still queued at shutdown were not written", "err", err)
-		}
-		cancel()
-	}
-	stopWriter()
-	<-writerDone
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

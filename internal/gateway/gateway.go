@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/llmgate/llmgate/internal/clock"
+	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/jsonscan"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/store"
@@ -89,6 +90,29 @@ type Options struct {
 	CountText func(model, text string) int
 	// StoreContent keeps prompt and completion text in records.
 	StoreContent bool
+	// Policy returns per-model settings for the model a client asked for.
+	Policy func(model string) ModelPolicy
+	// ContextWindow returns a model's context size in tokens (0: unknown).
+	ContextWindow func(model string) int
+	// MaxQueueWait bounds waiting for pacing capacity. Default 10s.
+	MaxQueueWait time.Duration
+	// Timeouts returns the attempt timeouts for a provider and the model
+	// asked (model overrides provider overrides global); nil uses the
+	// provider's. Connect and response-header timeouts are the provider's
+	// transport's.
+	Timeouts func(provider, model string) config.Timeouts
+}
+
+// ModelPolicy is what config says about one model name.
+type ModelPolicy struct {
+	// Strategy orders the chain per request: ordered (default), weighted,
+	// least_busy or latency.
+	Strategy string
+	// Truncate drops the oldest non-system turns when the prompt does not
+	// fit the context window.
+	Truncate bool
+	// ContextWindow overrides the known window (tokens).
+	ContextWindow int
 }
 
 // Backoff is exponential backoff with full jitter.
@@ -135,6 +159,9 @@ func New(o Options) *Gateway {
 	if o.MaxRetryWait <= 0 {
 		o.MaxRetryWait = 10 * time.Second
 	}
+	if o.MaxQueueWait <= 0 {
+		o.MaxQueueWait = 10 * time.Second
+	}
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = 64 << 20
 	}
@@ -158,8 +185,9 @@ func (g *Gateway) Client(f provider.Format) provider.ClientCodec { return g.opts
 
 // exchange is the state of one request through the pipeline.
 type exchange struct {
-	c  *Call
-	cc provider.ClientCodec
+	c      *Call
+	cc     provider.ClientCodec
+	policy ModelPolicy
 
 	req    *provider.Request // canonical request, decoded once when needed
 	reqErr error
@@ -191,6 +219,9 @@ func (x *exchange) canonical() (*provider.Request, error) {
 // Serve runs c through the pipeline and writes the response to w.
 func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, c *Call) {
 	x := &exchange{c: c, cc: g.opts.Clients[c.Format]}
+	if g.opts.Policy != nil {
+		x.policy = g.opts.Policy(c.Model)
+	}
 	defer g.finish(x)
 	chain, err := g.router.Resolve(c.Model)
 	if err != nil {
@@ -221,48 +252,57 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, c *Call) {
 // run tries the chain's deployments until one answers, the attempt cap is
 // reached, or the failure is one no retry can fix.
 func (g *Gateway) run(ctx context.Context, w http.ResponseWriter, x *exchange, chain []*Deployment) *provider.Error {
+	chain = order(chain, x.policy.Strategy, g.opts.Rand)
 	var (
 		lastErr   *provider.Error
-		dead      = make([]bool, len(chain)) // failed in a way a retry cannot fix
+		tried     = make([]int, len(chain))  // attempts per deployment
+		dead      = make([]bool, len(chain)) // failed in a way a retry cannot fix, or out of retry budget
 		idx       = 0
-		wrapped   = 0 // how many times the chain was walked past its end
+		wrapped   = false // the chain was walked past its end: every later attempt is a retry
 		retrySame = false
 		usedCtx   = false
 	)
-	for x.attempts < g.opts.MaxAttempts {
-		if ctx.Err() != nil {
-			break
-		}
+	for x.attempts < g.opts.MaxAttempts && ctx.Err() == nil {
 		var (
 			d    *Deployment
 			done func(Outcome)
 			skip *provider.Error
 		)
-		// Find the next deployment the breaker admits, starting at idx.
+		// The next deployment, from idx, that its retry budget and breaker admit.
 		for n := 0; n < len(chain); n++ {
 			i := (idx + n) % len(chain)
 			if dead[i] {
 				continue
 			}
-			dn, err := chain[i].Guard.Allow()
-			if err != nil {
-				skip = &provider.Error{Kind: provider.KindUnavailable, Provider: chain[i].Upstream.Name, Cause: err,
-					Message: fmt.Sprintf("every route for model %q is unavailable: %s (%v)", x.c.Model, chain[i].Name, err)}
+			c := chain[i]
+			if tried[i] > 0 && !c.Budget.TryRetry() {
+				dead[i] = true
+				skip = &provider.Error{Kind: provider.KindUnavailable, Provider: c.Upstream.Name,
+					Message: fmt.Sprintf("%s is failing and its retry budget is spent (resilience.retry.budget_ratio)", c.Name)}
 				continue
 			}
-			if i < idx || (n > 0 && i == idx) {
-				wrapped++
+			dn, err := c.Guard.Allow()
+			if err != nil {
+				skip = &provider.Error{Kind: provider.KindUnavailable, Provider: c.Upstream.Name, Cause: err,
+					Message: fmt.Sprintf("every route for model %q is unavailable; %s: %v", x.c.Model, c.Name, err)}
+				continue
 			}
-			idx, d, done = i, chain[i], dn
+			if i < idx || idx >= len(chain) {
+				wrapped = true
+			}
+			idx, d, done = i, c, dn
 			break
 		}
 		if d == nil {
-			if lastErr == nil {
+			if lastErr == nil || (skip != nil && lastErr.Kind != provider.KindRateLimited) {
 				lastErr = skip
 			}
 			break
 		}
-		if x.attempts > 0 && (retrySame || wrapped > 0) {
+		if tried[idx] == 0 {
+			d.Budget.OnRequest()
+		}
+		if x.attempts > 0 && (retrySame || wrapped) {
 			// A retry of a deployment already tried: back off first.
 			wait := g.opts.Backoff.Delay(x.attempts-1, g.opts.Rand())
 			if retrySame && lastErr != nil && lastErr.RetryAfter > 0 {
@@ -273,8 +313,9 @@ func (g *Gateway) run(ctx context.Context, w http.ResponseWriter, x *exchange, c
 				break
 			}
 		}
+		tried[idx]++
 		x.attempts++
-		if x.attempts > 1 && d != chain[0] {
+		if d != chain[0] || usedCtx {
 			x.fallback = true
 		}
 		perr := g.attempt(ctx, w, x, d)
@@ -284,24 +325,37 @@ func (g *Gateway) run(ctx context.Context, w http.ResponseWriter, x *exchange, c
 			d.Upstream.health.record(true, "", g.clk.Now())
 			return nil
 		}
-		perr.Provider = d.Upstream.Name
+		if errors.Is(perr, errPaced) {
+			// Held back locally by pacing: no upstream call was made.
+			x.attempts--
+			tried[idx]--
+			done(OutcomeIgnore)
+			lastErr = perr
+			dead[idx] = true
+			idx++
+			continue
+		}
+		if perr.Provider == "" {
+			perr.Provider = d.Upstream.Name
+		}
 		lastErr = perr
 		x.served = d
 		g.log.Debug("upstream attempt failed", "request_id", x.c.RequestID, "deployment", d.Name,
 			"attempt", x.attempts, "kind", perr.Kind, "err", perr)
+		now := g.clk.Now()
 		switch {
 		case perr.Kind == provider.KindCanceled || ctx.Err() != nil:
 			done(OutcomeIgnore)
 		case perr.Kind == provider.KindRateLimited:
-			done(OutcomeIgnore)
-			d.Upstream.health.record(false, perr.Message, g.clk.Now())
+			done(OutcomeIgnore) // a 429 cools the deployment instead
+			d.Upstream.health.record(false, perr.Message, now)
 		case perr.Kind.Retryable():
 			done(OutcomeFailure)
-			d.Upstream.health.record(false, perr.Message, g.clk.Now())
+			d.Upstream.health.record(false, perr.Message, now)
 		default:
 			done(OutcomeIgnore)
 			if perr.UpstreamStatus != 0 && perr.Kind.Fallback() {
-				d.Upstream.health.record(false, perr.Message, g.clk.Now())
+				d.Upstream.health.record(false, perr.Message, now)
 			}
 		}
 		if x.committed || ctx.Err() != nil {
@@ -318,11 +372,13 @@ func (g *Gateway) run(ctx context.Context, w http.ResponseWriter, x *exchange, c
 			if err != nil || len(alt) == 0 {
 				return perr
 			}
-			chain, dead, idx, wrapped = alt, make([]bool, len(alt)), 0, 0
+			chain, tried, dead, idx, wrapped = alt, make([]int, len(alt)), make([]bool, len(alt)), 0, false
 		case perr.Kind == provider.KindRateLimited && perr.RetryAfter > 0 && perr.RetryAfter <= g.opts.MaxRetryWait:
 			retrySame = true // a short wait: the same deployment will have room
-		case perr.Kind == provider.KindRateLimited && perr.RetryAfter > 0:
-			d.Guard.Cooldown(g.clk.Now().Add(perr.RetryAfter))
+		case perr.Kind == provider.KindRateLimited:
+			if perr.RetryAfter > 0 {
+				d.Guard.Cooldown(now.Add(perr.RetryAfter))
+			}
 			idx++
 		case perr.Kind.Retryable():
 			idx++ // the next route first; come back after a backoff
@@ -339,11 +395,20 @@ func (g *Gateway) run(ctx context.Context, w http.ResponseWriter, x *exchange, c
 	return lastErr
 }
 
+// errPaced marks an attempt that pacing held back before any upstream call.
+var errPaced = errors.New("held back by pacing")
+
 // attempt sends the request to one deployment and, on success, writes the
 // response. It returns nil on success; an error after the response was
 // committed has already been reported to the client in-stream.
 func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchange, d *Deployment) *provider.Error {
 	u, c := d.Upstream, x.c
+	x.usage, x.estimated, x.ttft = provider.Usage{}, false, 0
+	x.text.Reset()
+	tm := u.Timeouts
+	if g.opts.Timeouts != nil {
+		tm = g.opts.Timeouts(u.Name, c.Model)
+	}
 	ep := u.Endpoint
 	ownKey := ep.APIKey != ""
 	if !ownKey {
@@ -354,12 +419,22 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 		}
 	}
 	passthrough := c.Format == u.Format
+	var trimmed *provider.Request
+	if c.Op == provider.OpChat {
+		var perr *provider.Error
+		if trimmed, perr = g.fitContext(x, d); perr != nil {
+			return perr
+		}
+	}
 	var (
 		body       []byte
 		wantsUsage = true
 		err        error
 	)
 	switch {
+	case trimmed != nil:
+		passthrough = false
+		body, err = u.Codec.EncodeRequest(trimmed, d.Model)
 	case c.Op != provider.OpChat:
 		if u.Format != c.Format {
 			return &provider.Error{Kind: provider.KindBadRequest, Param: "model",
@@ -381,9 +456,9 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if u.Timeouts.Total > 0 {
+	if tm.Total > 0 {
 		var c2 context.CancelFunc
-		actx, c2 = context.WithTimeout(actx, u.Timeouts.Total)
+		actx, c2 = context.WithTimeout(actx, tm.Total)
 		defer c2()
 	}
 	hreq, err := u.Codec.NewHTTPRequest(actx, &provider.Target{Endpoint: ep, Op: c.Op, Model: d.Model,
@@ -391,6 +466,21 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 	if err != nil {
 		return provider.AsError(err)
 	}
+	settle, err := d.Pacer.Wait(ctx, len(body)/4, g.opts.MaxQueueWait)
+	if err != nil {
+		if ctx.Err() != nil {
+			return &provider.Error{Kind: provider.KindCanceled, Message: "the request ended while waiting for rate-limit capacity", Cause: err}
+		}
+		perr := &provider.Error{Kind: provider.KindRateLimited, Cause: errors.Join(errPaced, err),
+			Message: fmt.Sprintf("%s is at its rate limit and no capacity frees up within resilience.max_queue_wait", d.Name)}
+		var ra interface{ RetryAfter() time.Duration }
+		if errors.As(err, &ra) {
+			perr.RetryAfter = ra.RetryAfter()
+		}
+		return perr
+	}
+	used := 0
+	defer func() { settle(used) }()
 	d.inflight.Add(1)
 	defer d.inflight.Add(-1)
 	sent := g.clk.Now()
@@ -399,6 +489,7 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 		return transportError(ctx, actx, err)
 	}
 	defer resp.Body.Close()
+	d.Pacer.Learn(resp.Header, g.clk.Now())
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		perr := u.Codec.DecodeError(resp.StatusCode, resp.Header, b)
@@ -417,16 +508,77 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 	case c.Op != provider.OpChat:
 		perr = g.writeRaw(w, x, d, resp)
 	case c.Stream && passthrough:
-		perr = g.pumpPassthrough(actx, cancel, w, x, d, resp, wantsUsage, sent)
+		perr = g.pumpPassthrough(actx, cancel, w, x, d, resp, wantsUsage, tm)
 	case c.Stream:
-		perr = g.pumpTranslated(actx, cancel, w, x, d, resp, sent)
+		perr = g.pumpTranslated(actx, cancel, w, x, d, resp, tm)
 	default:
 		perr = g.writeUnary(w, x, d, resp, passthrough)
 	}
 	if perr == nil {
 		d.latency.observe(g.clk.Now().Sub(sent))
 	}
+	used = x.usage.Total()
 	return perr
+}
+
+// fitContext checks the prompt against the deployment's context window. It
+// returns a truncated copy of the request when truncation is configured and
+// needed, or a KindContextLength error (413) with the token counts.
+func (g *Gateway) fitContext(x *exchange, d *Deployment) (*provider.Request, *provider.Error) {
+	win := x.policy.ContextWindow
+	if win == 0 && g.opts.ContextWindow != nil {
+		win = g.opts.ContextWindow(d.Model)
+	}
+	// A body with fewer bytes than the window has tokens cannot overflow it.
+	if win <= 0 || g.opts.Estimate == nil || len(x.c.Body) < win {
+		return nil, nil
+	}
+	req, err := x.canonical()
+	if err != nil {
+		return nil, provider.AsError(err)
+	}
+	est := g.opts.Estimate(d.Model, req)
+	if est <= win {
+		return nil, nil
+	}
+	if x.policy.Truncate {
+		if t := truncate(req, win, func(r *provider.Request) int { return g.opts.Estimate(d.Model, r) }); t != nil {
+			return t, nil
+		}
+	}
+	return nil, &provider.Error{Kind: provider.KindContextLength, Status: http.StatusRequestEntityTooLarge,
+		Code: "context_length_exceeded", Param: "messages",
+		Message: fmt.Sprintf("the prompt is about %d tokens, more than the %d-token context window of %s: shorten it, or configure models.%s.context_fallback or truncate_on_overflow",
+			est, win, d.Name, x.c.Model)}
+}
+
+// truncate drops the oldest non-system turns until the request fits win,
+// never splitting a tool call from its result and keeping the conversation
+// starting with a user turn. It returns nil if even the last turn alone
+// does not fit.
+func truncate(req *provider.Request, win int, estimate func(*provider.Request) int) *provider.Request {
+	t := *req
+	msgs := req.Messages
+	for len(msgs) > 1 {
+		msgs = msgs[1:]
+		for len(msgs) > 1 && (msgs[0].Role != provider.RoleUser || hasToolResults(msgs[0])) {
+			msgs = msgs[1:]
+		}
+		t.Messages = msgs
+		if estimate(&t) <= win {
+			return &t
+		}
+	}
+	return nil
+}
+
+func hasToolResults(m provider.Message) bool {
+	for _, p := range m.Parts {
+		if p.Type == provider.PartToolResult {
+			return true
+		}
+	}
+	return false
 }
 
 // transportError classifies a failure to get a response at all.

@@ -9,6 +9,9 @@ import (
 	"github.com/llmgate/llmgate/internal/provider"
 )
 
+// maxDeployments bounds the deployments the router remembers.
+const maxDeployments = 4096
+
 // Router resolves the model name a client asks for to an ordered chain of
 // deployments. It is safe for concurrent use.
 type Router struct {
@@ -17,7 +20,7 @@ type Router struct {
 	routes    map[string][]string  // model -> chain of "provider/model"
 	ctxFall   map[string][]string  // model -> context fallback chain
 	vendorOf  func(model string) (string, bool)
-	newGuard  func(u *Upstream, deployment string) Guard
+	setup     func(d *Deployment)
 
 	mu          sync.Mutex
 	deployments map[string]*Deployment // by "provider/model"
@@ -33,8 +36,9 @@ type RouterConfig struct {
 	// VendorForModel gives the vendor a bare model name belongs to by prefix
 	// (gpt- -> openai, claude- -> anthropic, ...).
 	VendorForModel func(model string) (vendor string, ok bool)
-	// NewGuard makes the circuit breaker for a deployment; nil means none.
-	NewGuard func(u *Upstream, deployment string) Guard
+	// Setup gives a new deployment its breaker, retry budget and pacer;
+	// nil leaves it with none.
+	Setup func(d *Deployment)
 }
 
 // NewRouter builds a Router.
@@ -44,7 +48,7 @@ func NewRouter(c RouterConfig) *Router {
 		routes:      c.Routes,
 		ctxFall:     c.ContextFallback,
 		vendorOf:    c.VendorForModel,
-		newGuard:    c.NewGuard,
+		setup:       c.Setup,
 		deployments: make(map[string]*Deployment),
 	}
 	for _, u := range c.Upstreams {
@@ -81,10 +85,14 @@ func (r *Router) deployment(u *Upstream, model string) *Deployment {
 	d, ok := r.deployments[key]
 	if !ok {
 		d = newDeployment(u, model)
-		if r.newGuard != nil {
-			d.Guard = r.newGuard(u, d.Name)
+		if r.setup != nil {
+			r.setup(d)
 		}
-		r.deployments[key] = d
+		// Clients can invent model names that prefix routing accepts;
+		// past the cap they get a deployment nobody else shares.
+		if len(r.deployments) < maxDeployments {
+			r.deployments[key] = d
+		}
 	}
 	return d
 }

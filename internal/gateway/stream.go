@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/sse"
 )
@@ -88,9 +89,9 @@ func (g *Gateway) commitStream(w http.ResponseWriter, x *exchange, d *Deployment
 // by event, untouched, flushing each. Events before the first content event
 // are held back so that a failure there can still be retried elsewhere.
 func (g *Gateway) pumpPassthrough(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter,
-	x *exchange, d *Deployment, resp *http.Response, wantsUsage bool, sent time.Time) *provider.Error {
+	x *exchange, d *Deployment, resp *http.Response, wantsUsage bool, tm config.Timeouts) *provider.Error {
 	u := d.Upstream
-	wd := newWatchdog(u.Timeouts.FirstToken, u.Timeouts.Idle, cancel)
+	wd := newWatchdog(tm.FirstToken, tm.Idle, cancel)
 	defer wd.stop()
 	rc := http.NewResponseController(w)
 	rd := sse.NewReader(resp.Body)
@@ -187,13 +188,13 @@ func (s *switchWriter) Write(p []byte) (int, error) {
 // pumpTranslated decodes an upstream stream into canonical events and
 // re-encodes them in the client's format.
 func (g *Gateway) pumpTranslated(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter,
-	x *exchange, d *Deployment, resp *http.Response, sent time.Time) *provider.Error {
+	x *exchange, d *Deployment, resp *http.Response, tm config.Timeouts) *provider.Error {
 	u := d.Upstream
 	req, err := x.canonical()
 	if err != nil {
 		return provider.AsError(err)
 	}
-	wd := newWatchdog(u.Timeouts.FirstToken, u.Timeouts.Idle, cancel)
+	wd := newWatchdog(tm.FirstToken, tm.Idle, cancel)
 	defer wd.stop()
 	rc := http.NewResponseController(w)
 	sw := &switchWriter{}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/url"
@@ -32,6 +33,8 @@ type Upstream struct {
 	Models   []string
 	Prefixes []string
 	Timeouts config.Timeouts
+	// Weight is the provider's share in weighted pools (default 1).
+	Weight int
 
 	health health
 }
@@ -94,14 +97,17 @@ type Deployment struct {
 	Upstream *Upstream
 	Model    string
 
-	Guard Guard // circuit breaker; never nil
+	Guard  Guard       // circuit breaker; never nil
+	Budget RetryBudget // retries allowed to this deployment; never nil
+	Pacer  Pacer       // pacing under its rate limits; never nil
 
 	inflight atomic.Int64
 	latency  ewma
 }
 
 func newDeployment(u *Upstream, model string) *Deployment {
-	return &Deployment{Name: u.Name + "/" + model, Upstream: u, Model: model, Guard: noGuard{}}
+	return &Deployment{Name: u.Name + "/" + model, Upstream: u, Model: model,
+		Guard: noGuard{}, Budget: noBudget{}, Pacer: noPacer{}}
 }
 
 // Inflight is the number of requests now in progress on the deployment.
@@ -126,6 +132,35 @@ type Guard interface {
 	// without counting a failure.
 	Cooldown(until time.Time)
 }
+
+// RetryBudget caps retries to a deployment at a share of its recent
+// requests, so an outage does not become a retry storm.
+type RetryBudget interface {
+	// OnRequest counts a first attempt.
+	OnRequest()
+	// TryRetry consumes one retry, reporting false when none is left.
+	TryRetry() bool
+}
+
+type noBudget struct{}
+
+func (noBudget) OnRequest()     {}
+func (noBudget) TryRetry() bool { return true }
+
+// Pacer holds requests back until the deployment has rate-limit capacity.
+type Pacer interface {
+	// Wait blocks until estTokens can be sent, at most maxWait; settle
+	// reports the tokens really used.
+	Wait(ctx context.Context, estTokens int, maxWait time.Duration) (settle func(actual int), err error)
+	// Learn updates limits from an upstream response's rate-limit headers.
+	Learn(h http.Header, now time.Time)
+}
+
+type noPacer struct{}
+
+func (noPacer) Wait(context.Context, int, time.Duration) (func(int), error) { return settleNothing, nil }
+func (noPacer) Learn(http.Header, time.Time)                                {}
+func settleNothing(int)                                                     {}
 
 type noGuard struct{}
 

@@ -13,9 +13,14 @@ import (
 	"github.com/llmgate/llmgate/internal/store"
 )
 
-// writeError answers a locally found problem in the client's format.
-func (s *Server) writeError(w http.ResponseWriter, f provider.Format, id string, e *provider.Error) {
+// writeError answers a locally found problem in the client's format, and
+// records it in the request log so rejected requests are visible too.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, f provider.Format, id string, e *provider.Error) {
 	cc := s.g.Client(f)
+	if s.o.Recorder != nil {
+		s.o.Recorder.Record(store.Record{ID: id, Time: time.Now().UTC(), ClientFormat: string(f), Op: r.URL.Path,
+			Status: cc.StatusFor(e), ErrorKind: string(e.Kind), ErrorMessage: e.Message})
+	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Request-Id", id)
@@ -44,14 +49,14 @@ func (s *Server) countTokens(f provider.Format) apiHandler {
 	return func(w http.ResponseWriter, r *http.Request, id, clientKey string) {
 		body, perr := s.readBody(w, r)
 		if perr != nil {
-			s.writeError(w, f, id, perr)
+			s.writeError(w, r, f, id, perr)
 			return
 		}
 		cc := s.g.Client(f)
 		req, err := cc.DecodeRequest(body)
 		if f == provider.FormatAnthropic && err != nil {
 			// count_tokens bodies have no max_tokens; decoders accept that.
-			s.writeError(w, f, id, provider.AsError(err))
+			s.writeError(w, r, f, id, provider.AsError(err))
 			return
 		}
 		var model string
@@ -59,7 +64,7 @@ func (s *Server) countTokens(f provider.Format) apiHandler {
 			ma := r.PathValue("modelAction")
 			model = ma[:strings.LastIndexByte(ma, ':')]
 			if err != nil {
-				s.writeError(w, f, id, provider.AsError(err))
+				s.writeError(w, r, f, id, provider.AsError(err))
 				return
 			}
 		} else {
@@ -67,7 +72,7 @@ func (s *Server) countTokens(f provider.Format) apiHandler {
 		}
 		chain, rerr := s.g.Router().Resolve(model)
 		if rerr != nil {
-			s.writeError(w, f, id, provider.AsError(rerr))
+			s.writeError(w, r, f, id, provider.AsError(rerr))
 			return
 		}
 		if u := chain[0].Upstream; u.Format == f && (u.HasKey() || clientKey != "" || !u.RequiresKey) {
@@ -159,7 +164,7 @@ func (s *Server) getModel(w http.ResponseWriter, r *http.Request, id, _ string) 
 		writeJSON(w, http.StatusOK, map[string]any{"id": want, "object": "model", "created": 0, "owned_by": "llmgate"})
 		return
 	}
-	s.writeError(w, clientFormat(r), id, &provider.Error{Kind: provider.KindNotFound, Code: "model_not_found",
+	s.writeError(w, r, clientFormat(r), id, &provider.Error{Kind: provider.KindNotFound, Code: "model_not_found",
 		Message: "model " + strconv.Quote(want) + " is not served by this gateway; GET /v1/models lists what is"})
 }
 

@@ -57,6 +57,9 @@ type Options struct {
 	// CountTokens estimates input tokens for count_tokens endpoints when no
 	// upstream of the client's format can count them.
 	CountTokens func(model string, req *provider.Request) int
+	// Recorder records requests rejected before they reach the gateway
+	// (malformed JSON, bad keys, oversized bodies); nil records nothing.
+	Recorder gateway.Recorder
 	// Metrics serves GET /metrics when set.
 	Metrics http.Handler
 	Version string
@@ -170,7 +173,7 @@ func (s *Server) api(format provider.Format, method string, h apiHandler) http.H
 		}
 		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
 			w.Header().Set("Allow", method)
-			s.writeError(w, f, id, &provider.Error{Kind: provider.KindMethod,
+			s.writeError(w, r, f, id, &provider.Error{Kind: provider.KindMethod,
 				Message: fmt.Sprintf("%s %s is not supported; use %s", r.Method, r.URL.Path, method)})
 			return
 		}
@@ -183,7 +186,7 @@ func (s *Server) api(format provider.Format, method string, h apiHandler) http.H
 			if cred != "" {
 				msg = "the key you sent is not valid for this gateway: use the gateway's master key (LLMGATE_MASTER_KEY) or a virtual key it issued"
 			}
-			s.writeError(w, f, id, &provider.Error{Kind: provider.KindAuth, Code: "invalid_api_key", Message: msg})
+			s.writeError(w, r, f, id, &provider.Error{Kind: provider.KindAuth, Code: "invalid_api_key", Message: msg})
 			return
 		}
 		h(w, r, id, clientKey)
@@ -284,24 +287,24 @@ func (s *Server) chat(f provider.Format, op provider.Op) apiHandler {
 	return func(w http.ResponseWriter, r *http.Request, id, clientKey string) {
 		body, perr := s.readBody(w, r)
 		if perr != nil {
-			s.writeError(w, f, id, perr)
+			s.writeError(w, r, f, id, perr)
 			return
 		}
 		v, err := jsonscan.Fields(body, "model", "stream")
 		if err != nil {
-			s.writeError(w, f, id, &provider.Error{Kind: provider.KindBadRequest,
+			s.writeError(w, r, f, id, &provider.Error{Kind: provider.KindBadRequest,
 				Message: "the request body is not valid JSON: " + err.Error(), Cause: err})
 			return
 		}
 		model, ok := jsonscan.String(v[0])
 		if !ok && v[0] != nil {
-			s.writeError(w, f, id, &provider.Error{Kind: provider.KindBadRequest, Param: "model", Message: "\"model\" must be a string"})
+			s.writeError(w, r, f, id, &provider.Error{Kind: provider.KindBadRequest, Param: "model", Message: "\"model\" must be a string"})
 			return
 		}
 		c := s.newCall(r, id, f, op, body, clientKey)
 		c.Model, c.Stream = model, jsonscan.Bool(v[1])
 		if c.Timeout, perr = timeoutHeader(r); perr != nil {
-			s.writeError(w, f, id, perr)
+			s.writeError(w, r, f, id, perr)
 			return
 		}
 		s.g.Serve(w, r, c)
@@ -314,7 +317,7 @@ func (s *Server) gemini(w http.ResponseWriter, r *http.Request, id, clientKey st
 	ma := r.PathValue("modelAction")
 	i := strings.LastIndexByte(ma, ':')
 	if i <= 0 {
-		s.writeError(w, f, id, &provider.Error{Kind: provider.KindNotFound,
+		s.writeError(w, r, f, id, &provider.Error{Kind: provider.KindNotFound,
 			Message: fmt.Sprintf("unknown path %s: use /v1beta/models/{model}:generateContent, :streamGenerateContent or :countTokens", r.URL.Path)})
 		return
 	}
@@ -328,23 +331,23 @@ func (s *Server) gemini(w http.ResponseWriter, r *http.Request, id, clientKey st
 		s.countTokens(f)(w, r, id, clientKey)
 		return
 	default:
-		s.writeError(w, f, id, &provider.Error{Kind: provider.KindNotFound,
+		s.writeError(w, r, f, id, &provider.Error{Kind: provider.KindNotFound,
 			Message: fmt.Sprintf("unknown method %q: use generateContent, streamGenerateContent or countTokens", action)})
 		return
 	}
 	body, perr := s.readBody(w, r)
 	if perr != nil {
-		s.writeError(w, f, id, perr)
+		s.writeError(w, r, f, id, perr)
 		return
 	}
 	if _, err := jsonscan.Fields(body); err != nil {
-		s.writeError(w, f, id, &provider.Error{Kind: provider.KindBadRequest, Message: "the request body is not valid JSON: " + err.Error(), Cause: err})
+		s.writeError(w, r, f, id, &provider.Error{Kind: provider.KindBadRequest, Message: "the request body is not valid JSON: " + err.Error(), Cause: err})
 		return
 	}
 	c := s.newCall(r, id, f, provider.OpChat, body, clientKey)
 	c.Model, c.Stream = model, stream
 	if c.Timeout, perr = timeoutHeader(r); perr != nil {
-		s.writeError(w, f, id, perr)
+		s.writeError(w, r, f, id, perr)
 		return
 	}
 	s.g.Serve(w, r, c)
@@ -357,6 +360,6 @@ func (s *Server) root(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
-	s.writeError(w, clientFormat(r), newRequestID(), &provider.Error{Kind: provider.KindNotFound,
+	s.writeError(w, r, clientFormat(r), newRequestID(), &provider.Error{Kind: provider.KindNotFound,
 		Message: fmt.Sprintf("unknown path %s %s: llmgate serves POST /v1/chat/completions, /v1/messages, /v1/embeddings, /v1/responses, /v1beta/models/{model}:generateContent and GET /v1/models", r.Method, r.URL.Path)})
 }
