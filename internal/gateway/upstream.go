@@ -158,9 +158,11 @@ type Pacer interface {
 
 type noPacer struct{}
 
-func (noPacer) Wait(context.Context, int, time.Duration) (func(int), error) { return settleNothing, nil }
-func (noPacer) Learn(http.Header, time.Time)                                {}
-func settleNothing(int)                                                     {}
+func (noPacer) Wait(context.Context, int, time.Duration) (func(int), error) {
+	return settleNothing, nil
+}
+func (noPacer) Learn(http.Header, time.Time) {}
+func settleNothing(int)                      {}
 
 type noGuard struct{}
 
