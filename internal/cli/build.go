@@ -158,6 +158,7 @@ func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options) 
 	opts.CountText = tokens.Count
 	opts.StoreContent = cfg.RequestLog.StoreContent
 	opts.MaxQueueWait = res.MaxQueueWait
+	opts.IdempotencyTTL = res.IdempotencyTTL
 	opts.Timeouts = cfg.TimeoutsFor
 	opts.ContextWindow = func(model string) int {
 		if m, ok := catalog.Lookup(model); ok {
@@ -170,7 +171,12 @@ func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options) 
 		if mc == nil {
 			return gateway.ModelPolicy{}
 		}
-		return gateway.ModelPolicy{Strategy: mc.Strategy, Truncate: mc.TruncateOnOverflow, ContextWindow: mc.ContextWindow}
+		mp := gateway.ModelPolicy{Strategy: mc.Strategy, Truncate: mc.TruncateOnOverflow, ContextWindow: mc.ContextWindow,
+			StaleIfError: mc.StaleIfError}
+		if mc.Hedge != nil {
+			mp.Hedge, mp.HedgeDelay = true, mc.Hedge.Delay
+		}
+		return mp
 	}
 	g := gateway.New(opts)
 	return &parts{cfg: cfg, router: router, gateway: g, models: modelLister(cfg, router)}, nil

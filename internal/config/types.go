@@ -11,6 +11,8 @@ import "time"
 
 // Config is the whole configuration file. The zero value of every field
 // means "use the default" documented on it; Load applies the defaults.
+// Once loaded it is only read, so it is safe for concurrent use; its
+// methods never modify it (except ApplyDefaults).
 type Config struct {
 	// Listen is the address to serve on. Default 127.0.0.1:8766 (loopback).
 	Listen string `yaml:"listen"`
@@ -120,9 +122,12 @@ type Provider struct {
 	// (stream_options.include_usage). Default true; turn off for servers
 	// that reject stream_options.
 	StreamUsage *bool `yaml:"stream_usage"`
-	// Timeouts overrides resilience.timeouts for this provider.
+	// Timeouts overrides resilience.timeouts for this provider. Nil: use
+	// resilience.timeouts; zero fields inherit it (ApplyDefaults fills them
+	// in, so a non-nil override is complete once loaded).
 	Timeouts *Timeouts `yaml:"timeouts"`
-	// Breaker overrides resilience.breaker for this provider.
+	// Breaker overrides resilience.breaker for this provider; nil and zero
+	// fields inherit as for Timeouts. See Config.BreakerFor.
 	Breaker *Breaker `yaml:"breaker"`
 	// RPM and TPM pace requests to this provider below its rate limits
 	// (0: none, learn from headers).
@@ -150,7 +155,8 @@ type Model struct {
 	Hedge *Hedge `yaml:"hedge"`
 	// StaleIfError serves a cached answer when every route fails.
 	StaleIfError bool `yaml:"stale_if_error"`
-	// Timeouts overrides provider and global timeouts for this model.
+	// Timeouts overrides provider and global timeouts for this model; zero
+	// fields inherit. Config.TimeoutsFor merges the three levels.
 	Timeouts *Timeouts `yaml:"timeouts"`
 }
 
@@ -252,4 +258,6 @@ type Price struct {
 	Input       float64 `yaml:"input"`
 	Output      float64 `yaml:"output"`
 	CachedInput float64 `yaml:"cached_input"`
+	// CacheWrite is the price of writing the prompt cache (Anthropic).
+	CacheWrite float64 `yaml:"cache_write"`
 }

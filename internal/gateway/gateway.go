@@ -7,6 +7,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,6 +97,10 @@ type Options struct {
 	ContextWindow func(model string) int
 	// MaxQueueWait bounds waiting for pacing capacity. Default 10s.
 	MaxQueueWait time.Duration
+	// IdempotencyTTL keeps Idempotency-Key answers. Default 10m.
+	IdempotencyTTL time.Duration
+	// StaleTTL keeps answers for stale-if-error. Default 1h.
+	StaleTTL time.Duration
 	// Timeouts returns the attempt timeouts for a provider and the model
 	// asked (model overrides provider overrides global); nil uses the
 	// provider's. Connect and response-header timeouts are the provider's
@@ -113,6 +118,14 @@ type ModelPolicy struct {
 	Truncate bool
 	// ContextWindow overrides the known window (tokens).
 	ContextWindow int
+	// Hedge sends a non-streamed request to the second route too when the
+	// first has not answered after HedgeDelay (0: the first route's
+	// observed p95 latency).
+	Hedge      bool
+	HedgeDelay time.Duration
+	// StaleIfError serves the last good answer to an identical request
+	// when every route fails, marked with X-Llmgate-Stale: true.
+	StaleIfError bool
 }
 
 // Backoff is exponential backoff with full jitter.
@@ -137,6 +150,8 @@ type Gateway struct {
 	router *Router
 	log    *slog.Logger
 	clk    clock.Clock
+	idem   *replayCache // Idempotency-Key answers
+	stale  *replayCache // last good answers for stale-if-error
 }
 
 // New returns a Gateway.
@@ -174,7 +189,15 @@ func New(o Options) *Gateway {
 	if o.Rand == nil {
 		o.Rand = rand.Float64
 	}
-	return &Gateway{opts: o, router: o.Router, log: o.Logger, clk: o.Clock}
+	if o.IdempotencyTTL <= 0 {
+		o.IdempotencyTTL = 10 * time.Minute
+	}
+	if o.StaleTTL <= 0 {
+		o.StaleTTL = time.Hour
+	}
+	return &Gateway{opts: o, router: o.Router, log: o.Logger, clk: o.Clock,
+		idem:  newReplayCache(o.IdempotencyTTL, 10000, o.Clock.Now),
+		stale: newReplayCache(o.StaleTTL, 10000, o.Clock.Now)}
 }
 
 // Router returns the gateway's router.
@@ -193,6 +216,7 @@ type exchange struct {
 	reqErr error
 
 	attempts  int
+	replayed  bool // answered from the idempotency or stale cache
 	served    *Deployment
 	fallback  bool
 	committed bool // response headers sent: no more retries
@@ -228,6 +252,41 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, c *Call) {
 		g.writeError(w, x, provider.AsError(err))
 		return
 	}
+	// Idempotency-Key: a repeat within the TTL gets the first answer; a
+	// concurrent duplicate waits for it.
+	if ik := c.Header.Get("Idempotency-Key"); ik != "" {
+		key := hashKey("idempotency", c.KeyID, c.ClientKey, string(c.Format), string(c.Op), ik)
+		resp, owner, conflict := g.idem.begin(r.Context().Done(), key, sha256.Sum256(c.Body))
+		switch {
+		case conflict:
+			g.writeError(w, x, &provider.Error{Kind: provider.KindBadRequest, Param: "Idempotency-Key",
+				Message: fmt.Sprintf("Idempotency-Key %q was already used with a different request body: use a new key for a new request", ik)})
+			return
+		case resp != nil:
+			x.replayed, x.status = true, resp.status
+			resp.writeTo(w, map[string]string{"X-Llmgate-Idempotent-Replay": "true"})
+			return
+		case !owner:
+			x.status = provider.KindCanceled.Status() // the client left while waiting
+			return
+		}
+		cw := &capture{ResponseWriter: w}
+		w = cw
+		defer func() {
+			s, ok := cw.result()
+			if !ok {
+				s = nil
+			}
+			g.idem.finish(key, s)
+		}()
+	}
+	var staleKey [32]byte
+	var staleCW *capture
+	if x.policy.StaleIfError && !c.Stream && c.Op == provider.OpChat {
+		staleKey = hashKey("stale", string(c.Format), c.Model, string(c.Body))
+		staleCW = &capture{ResponseWriter: w}
+		w = staleCW
+	}
 	timeout := g.opts.RequestTimeout
 	if c.Timeout > 0 {
 		timeout = c.Timeout
@@ -235,8 +294,20 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, c *Call) {
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	perr := g.run(ctx, w, x, chain)
+	if perr == nil && staleCW != nil {
+		if s, ok := staleCW.result(); ok {
+			g.stale.store(staleKey, s)
+		}
+	}
 	if perr == nil || x.committed {
 		return
+	}
+	if staleCW != nil && r.Context().Err() == nil {
+		if s, ok := g.stale.get(staleKey); ok {
+			x.err, x.status, x.replayed = perr, s.status, true
+			s.writeTo(w, map[string]string{"X-Llmgate-Stale": "true", "X-Request-Id": c.RequestID, "Request-Id": c.RequestID})
+			return
+		}
 	}
 	if r.Context().Err() != nil {
 		x.err, x.status = perr, provider.KindCanceled.Status()
@@ -262,6 +333,22 @@ func (g *Gateway) run(ctx context.Context, w http.ResponseWriter, x *exchange, c
 		retrySame = false
 		usedCtx   = false
 	)
+	if x.policy.Hedge && !x.c.Stream && x.c.Op == provider.OpChat && len(chain) > 1 {
+		ok, perr, n := g.runHedged(ctx, w, x, chain[0], chain[1])
+		if ok {
+			return nil
+		}
+		if n > 0 {
+			lastErr = perr
+			for i := range n {
+				tried[i]++
+			}
+			idx = n
+			if perr != nil && !perr.Kind.Retryable() && !perr.Kind.Fallback() {
+				return perr
+			}
+		}
+	}
 	for x.attempts < g.opts.MaxAttempts && ctx.Err() == nil {
 		var (
 			d    *Deployment

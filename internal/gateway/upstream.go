@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -169,10 +170,13 @@ type noGuard struct{}
 func (noGuard) Allow() (func(Outcome), error) { return func(Outcome) {}, nil }
 func (noGuard) Cooldown(time.Time)            {}
 
-// ewma is a decaying average of attempt latency, for latency-based pools.
+// ewma is a decaying average of attempt latency, for latency-based pools,
+// and a window of recent latencies for the hedging delay (p95).
 type ewma struct {
-	mu sync.Mutex
-	v  float64 // seconds
+	mu     sync.Mutex // protects following
+	v      float64    // seconds
+	recent [64]time.Duration
+	n, pos int
 }
 
 func (e *ewma) observe(d time.Duration) {
@@ -182,7 +186,23 @@ func (e *ewma) observe(d time.Duration) {
 	} else {
 		e.v = 0.8*e.v + 0.2*d.Seconds()
 	}
+	e.recent[e.pos] = d
+	e.pos = (e.pos + 1) % len(e.recent)
+	e.n = min(e.n+1, len(e.recent))
 	e.mu.Unlock()
+}
+
+// p95 is the 95th percentile of recent latencies, 0 with fewer than 5.
+func (e *ewma) p95() time.Duration {
+	e.mu.Lock()
+	if e.n < 5 {
+		e.mu.Unlock()
+		return 0
+	}
+	s := slices.Clone(e.recent[:e.n])
+	e.mu.Unlock()
+	slices.Sort(s)
+	return s[(len(s)*95+99)/100-1]
 }
 
 func (e *ewma) value() float64 {
