@@ -1,0 +1,350 @@
+package reqlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/clock"
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// Options configures a Writer. Every zero field takes its default.
+type Options struct {
+	// QueueSize is how many records may wait to be written. Default 10000.
+	QueueSize int
+	// BatchSize is the most records written in one call. Default 256.
+	BatchSize int
+	// FlushInterval is the longest a record waits for its batch to fill
+	// before it is written anyway. Default 1s.
+	FlushInterval time.Duration
+	// MaxAttempts is how often a batch is tried before it is given up
+	// (counted as failed and logged). Default 4.
+	MaxAttempts int
+	// RetryBackoff is the wait before the first retry; it doubles for each
+	// further one, up to 8 times. Default 200ms.
+	RetryBackoff time.Duration
+	// WriteTimeout bounds each write attempt. Default 10s.
+	WriteTimeout time.Duration
+	// DrainTimeout bounds the final drain when Run's context ends without
+	// Close (Close bounds it with its own context). Default 10s.
+	DrainTimeout time.Duration
+	// DropLogInterval is the least time between two log lines about dropped
+	// records; each line carries the count dropped since the previous one.
+	// Default 5s.
+	DropLogInterval time.Duration
+	// Logger receives warnings about drops and failed writes. Default
+	// slog.Default().
+	Logger *slog.Logger
+	// OnDrop is called once for every record dropped (queue full or writer
+	// closed), e.g. to count a metric. It must be cheap and must not block.
+	OnDrop func()
+	// Clock times the flush interval, the backoff and the drop log.
+	// Default clock.Real{}.
+	Clock clock.Clock
+}
+
+func (o Options) withDefaults() Options {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.QueueSize, 10000)
+	def(&o.BatchSize, 256)
+	def(&o.MaxAttempts, 4)
+	defDur(&o.FlushInterval, time.Second)
+	defDur(&o.RetryBackoff, 200*time.Millisecond)
+	defDur(&o.WriteTimeout, 10*time.Second)
+	defDur(&o.DrainTimeout, 10*time.Second)
+	defDur(&o.DropLogInterval, 5*time.Second)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	return o
+}
+
+// ErrRunning is returned by Run when Run was already called, or Close
+// already drained the writer.
+var ErrRunning = errors.New("reqlog: writer already running or closed")
+
+// Writer persists records off the request path. Enqueue puts a record in a
+// bounded queue and never blocks; Run, the writer's one goroutine (started
+// by whoever owns the Writer), writes the queue in batches; Close drains
+// what is left. It is safe for concurrent use. Create it with NewWriter;
+// the zero value is not usable.
+//
+// Shut down in this order: stop taking requests (http.Server.Shutdown),
+// then Close with a deadline. Records enqueued after Close began are
+// dropped.
+type Writer struct {
+	w    store.RecordWriter
+	opts Options
+	q    chan store.Record
+
+	mu     sync.RWMutex // Enqueue holds it shared; Close exclusively, once
+	closed bool         // protected by mu
+
+	started  atomic.Bool   // Run (or Close, draining alone) has claimed the queue
+	stop     chan struct{} // closed by Close
+	stopOnce sync.Once
+	closeCtx context.Context // set by Close before stop is closed
+	done     chan struct{}   // closed when Run returns
+	runErr   error           // Run's drain error, set before done is closed
+
+	written, dropped, failed atomic.Uint64
+	unlogged                 atomic.Uint64 // drops not yet logged
+	lastDropLog              atomic.Int64  // Unix ns of the last drop log line, 0 if none
+}
+
+// NewWriter returns a Writer that writes to w. Nothing is written until Run
+// or Close is called.
+func NewWriter(w store.RecordWriter, opts Options) *Writer {
+	opts = opts.withDefaults()
+	wr := &Writer{
+		w:    w,
+		opts: opts,
+		q:    make(chan store.Record, opts.QueueSize),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	return wr
+}
+
+// Enqueue queues r for writing and reports whether it was queued. It never
+// blocks: when the queue is full, or the writer is closed, it drops r,
+// calls Options.OnDrop and logs (at most once per DropLogInterval).
+func (w *Writer) Enqueue(r store.Record) bool {
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		w.drop("request log writer closed: record dropped")
+		return false
+	}
+	select {
+	case w.q <- r:
+		w.mu.RUnlock()
+		return true
+	default:
+		w.mu.RUnlock()
+		w.drop("request log queue full: records dropped")
+		return false
+	}
+}
+
+func (w *Writer) drop(msg string) {
+	w.dropped.Add(1)
+	w.unlogged.Add(1)
+	if w.opts.OnDrop != nil {
+		w.opts.OnDrop()
+	}
+	now := w.opts.Clock.Now().UnixNano()
+	last := w.lastDropLog.Load()
+	if (last == 0 || now-last >= int64(w.opts.DropLogInterval)) && w.lastDropLog.CompareAndSwap(last, now) {
+		w.opts.Logger.Warn(msg, "dropped", w.unlogged.Swap(0), "queue_size", w.opts.QueueSize)
+	}
+}
+
+// Stats returns the records written, dropped by Enqueue, and given up after
+// failed writes (or left unwritten when a drain ran out of time), and how
+// many are queued now.
+func (w *Writer) Stats() (written, dropped, failed uint64, queued int) {
+	return w.written.Load(), w.dropped.Load(), w.failed.Load(), len(w.q)
+}
+
+// Run writes queued records until ctx is done or Close is called, then
+// drains the queue and returns. A batch is written when it holds BatchSize
+// records or its oldest record has waited FlushInterval. Call it once, on a
+// goroutine the caller owns; a second call returns ErrRunning at once. It
+// returns the drain's error: nil when everything queued was written or
+// given up after failed attempts.
+func (w *Writer) Run(ctx context.Context) error {
+	if !w.started.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer close(w.done)
+	batch := make([]store.Record, 0, w.opts.BatchSize)
+	var (
+		timer  clock.Timer
+		timerC <-chan time.Time
+	)
+	for {
+		select {
+		case r := <-w.q:
+			batch = w.fill(append(batch, r))
+			if len(batch) < w.opts.BatchSize {
+				if timer == nil {
+					timer = w.opts.Clock.NewTimer(w.opts.FlushInterval)
+					timerC = timer.C()
+				}
+				continue
+			}
+		case <-timerC:
+			timer, timerC = nil, nil
+		case <-ctx.Done():
+		case <-w.stop:
+		}
+		if timer != nil {
+			timer.Stop()
+			timer, timerC = nil, nil
+		}
+		if ctx.Err() == nil && !w.isStopping() && w.write(ctx, batch) != interrupted {
+			batch = batch[:0]
+			continue
+		}
+		// Shutting down: write the batch in hand and everything queued.
+		var dctx context.Context
+		if w.isStopping() {
+			dctx = w.closeCtx
+		} else {
+			var cancel context.CancelFunc
+			dctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), w.opts.DrainTimeout)
+			defer cancel()
+		}
+		w.runErr = w.drain(dctx, batch)
+		return w.runErr
+	}
+}
+
+// isStopping reports whether Close has been called; after it returns true
+// closeCtx may be read.
+func (w *Writer) isStopping() bool {
+	select {
+	case <-w.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// fill adds queued records to batch, without waiting, up to BatchSize.
+func (w *Writer) fill(batch []store.Record) []store.Record {
+	for len(batch) < w.opts.BatchSize {
+		select {
+		case r := <-w.q:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// Close stops taking records, waits for Run to drain the queue (or drains
+// it itself when Run was never started) and returns once everything queued
+// is written or given up. ctx bounds the drain: when it ends first, Close
+// returns an error wrapping ctx's and what is still queued is not written.
+// Calling Close again only drains what is left.
+func (w *Writer) Close(ctx context.Context) error {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.stopOnce.Do(func() {
+		w.closeCtx = ctx
+		close(w.stop)
+	})
+	var runErr error
+	if w.started.CompareAndSwap(false, true) {
+		close(w.done) // Run never started: drain here, and Run never will
+	} else {
+		select {
+		case <-w.done:
+			runErr = w.runErr
+		case <-ctx.Done():
+			return fmt.Errorf("reqlog: close: %w", ctx.Err())
+		}
+	}
+	// Write what Run left (records enqueued after its drain, if its own
+	// context ended it before Close).
+	return errors.Join(runErr, w.drain(ctx, nil))
+}
+
+// drain writes batch and everything queued, in batches, until the queue is
+// empty. Records it could not try before ctx ended are counted as failed
+// and reported in the error.
+func (w *Writer) drain(ctx context.Context, batch []store.Record) error {
+	var lost uint64
+	for {
+		batch = w.fill(batch)
+		if len(batch) == 0 {
+			break
+		}
+		if ctx.Err() != nil || w.write(ctx, batch) == interrupted {
+			lost += uint64(len(batch))
+		}
+		batch = batch[:0]
+	}
+	if lost == 0 {
+		return nil
+	}
+	w.failed.Add(lost)
+	w.opts.Logger.Error("request log: records not written before the shutdown deadline", "records", lost, "err", ctx.Err())
+	return fmt.Errorf("reqlog: %d records not written: %w", lost, ctx.Err())
+}
+
+// writeResult is the outcome of write.
+type writeResult int
+
+const (
+	written     writeResult = iota
+	gaveUp                  // every attempt failed; counted as failed and logged
+	interrupted             // ctx ended during a backoff; nothing counted
+)
+
+// write tries batch up to MaxAttempts times with exponential backoff. Each
+// attempt gets WriteTimeout, and an attempt already started is not cut
+// short by ctx being canceled (only by its deadline), so a shutdown does not
+// abort a write in flight.
+func (w *Writer) write(ctx context.Context, batch []store.Record) writeResult {
+	if len(batch) == 0 {
+		return written
+	}
+	var err error
+	backoff := w.opts.RetryBackoff
+	for attempt := 1; ; attempt++ {
+		actx, cancel := w.attemptContext(ctx)
+		err = w.w.WriteRecords(actx, batch)
+		cancel()
+		if err == nil {
+			w.written.Add(uint64(len(batch)))
+			return written
+		}
+		if attempt >= w.opts.MaxAttempts {
+			break
+		}
+		w.opts.Logger.Warn("request log: write failed, retrying", "records", len(batch), "attempt", attempt, "retry_in", backoff, "err", err)
+		if clock.Sleep(ctx, w.opts.Clock, backoff) != nil {
+			return interrupted
+		}
+		if backoff < w.opts.RetryBackoff<<8 {
+			backoff *= 2
+		}
+	}
+	w.failed.Add(uint64(len(batch)))
+	w.opts.Logger.Error("request log: write failed, records dropped", "records", len(batch), "attempts", w.opts.MaxAttempts, "err", err)
+	return gaveUp
+}
+
+// attemptContext is a context for one write attempt: WriteTimeout long,
+// never longer than ctx's deadline, not canceled by ctx's cancel alone.
+func (w *Writer) attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	timeout := w.opts.WriteTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		if d := time.Until(dl); d < timeout {
+			timeout = d
+		}
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), timeout)
+}

@@ -1,0 +1,464 @@
+package reqlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/clock"
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// fakeStore is a RecordWriter that records what it is given. It can fail a
+// number of calls, fail always, or hold every call until released.
+type fakeStore struct {
+	mu      sync.Mutex
+	ids     map[string]int
+	batches []int
+	calls   int
+	failN   int           // fail this many calls first
+	failAll bool          // fail every call
+	gate    chan struct{} // when non-nil, calls wait for it (or ctx)
+	entered chan struct{} // when non-nil, receives once per call
+}
+
+func newFakeStore() *fakeStore { return &fakeStore{ids: map[string]int{}} }
+
+var errDown = errors.New("store down")
+
+func (s *fakeStore) WriteRecords(ctx context.Context, recs []store.Record) error {
+	if s.entered != nil {
+		s.entered <- struct{}{}
+	}
+	if s.gate != nil {
+		select {
+		case <-s.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	if s.failAll || s.calls <= s.failN {
+		return errDown
+	}
+	s.batches = append(s.batches, len(recs))
+	for _, r := range recs {
+		s.ids[r.ID]++
+	}
+	return nil
+}
+
+func (s *fakeStore) snapshot() (distinct, dups, calls int, batches []int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.ids {
+		if n > 1 {
+			dups++
+		}
+	}
+	return len(s.ids), dups, s.calls, append([]int(nil), s.batches...)
+}
+
+// eventually waits (in real time) for cond, failing t after a few seconds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// start runs w.Run on a goroutine the test owns and returns a function that
+// closes w and waits for Run to end.
+func start(t *testing.T, w *Writer) (closeAndWait func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- w.Run(ctx) }()
+	var once sync.Once
+	var closeErr error
+	closeAndWait = func() error {
+		once.Do(func() {
+			cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer ccancel()
+			closeErr = w.Close(cctx)
+			if err := <-runDone; err != nil && closeErr == nil {
+				closeErr = err
+			}
+			cancel()
+		})
+		return closeErr
+	}
+	t.Cleanup(func() { closeAndWait() })
+	return closeAndWait
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestWriterBatches(t *testing.T) {
+	fs := newFakeStore()
+	fs.gate = make(chan struct{})
+	w := NewWriter(fs, Options{BatchSize: 100, QueueSize: 10000, Logger: quietLogger()})
+	// Queue everything while the store is held, so Run finds full batches.
+	for i := range 1000 {
+		if !w.Enqueue(rec(fmt.Sprint(i), i)) {
+			t.Fatalf("Enqueue %d refused", i)
+		}
+	}
+	closeAndWait := start(t, w)
+	close(fs.gate)
+	eventually(t, "1000 records written", func() bool { wr, _, _, _ := w.Stats(); return wr == 1000 })
+	if err := closeAndWait(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	distinct, dups, _, batches := fs.snapshot()
+	if distinct != 1000 || dups != 0 {
+		t.Errorf("store holds %d distinct records (%d duplicated), want 1000", distinct, dups)
+	}
+	for _, n := range batches {
+		if n != 100 {
+			t.Errorf("batch sizes = %v, want all 100", batches)
+			break
+		}
+	}
+}
+
+func TestWriterFlushesPartialBatchAfterInterval(t *testing.T) {
+	fs := newFakeStore()
+	clk := clock.NewFake(t0)
+	w := NewWriter(fs, Options{BatchSize: 100, FlushInterval: time.Second, Clock: clk, Logger: quietLogger()})
+	start(t, w)
+	for i := range 3 {
+		w.Enqueue(rec(fmt.Sprint(i), i))
+	}
+	clk.BlockUntil(1) // the flush timer is set
+	clk.Advance(999 * time.Millisecond)
+	if _, _, calls, _ := fs.snapshot(); calls != 0 {
+		t.Fatalf("wrote before the flush interval (%d calls)", calls)
+	}
+	eventually(t, "all 3 queued", func() bool { _, _, _, q := w.Stats(); return q == 0 })
+	clk.Advance(time.Millisecond)
+	eventually(t, "partial batch written", func() bool { wr, _, _, _ := w.Stats(); return wr == 3 })
+	if _, _, _, batches := fs.snapshot(); len(batches) != 1 || batches[0] != 3 {
+		t.Errorf("batches = %v, want [3]", batches)
+	}
+}
+
+func TestWriterEnqueueNeverBlocksAndDropsWhenFull(t *testing.T) {
+	fs := newFakeStore()
+	fs.gate = make(chan struct{}) // the store hangs until released
+	fs.entered = make(chan struct{}, 100)
+	var onDrop atomic.Int64
+	const queue, batch, total = 50, 10, 1000
+	w := NewWriter(fs, Options{QueueSize: queue, BatchSize: batch, Logger: quietLogger(), OnDrop: func() { onDrop.Add(1) }})
+	closeAndWait := start(t, w)
+	// Fill one batch and wait until Run is stuck writing it.
+	for i := range batch {
+		w.Enqueue(rec(fmt.Sprintf("first-%d", i), 0))
+	}
+	<-fs.entered
+
+	began := time.Now()
+	accepted := 0
+	for i := range total {
+		if w.Enqueue(rec(fmt.Sprint(i), i)) {
+			accepted++
+		}
+	}
+	if d := time.Since(began); d > 2*time.Second {
+		t.Errorf("%d Enqueue calls took %v with a hung store", total, d)
+	}
+	if accepted != queue {
+		t.Errorf("accepted %d records with a hung store, want the queue size %d", accepted, queue)
+	}
+	written, dropped, failed, queued := w.Stats()
+	if dropped != total-queue || onDrop.Load() != total-queue {
+		t.Errorf("dropped = %d, OnDrop calls = %d, want %d", dropped, onDrop.Load(), total-queue)
+	}
+	if written != 0 || failed != 0 || queued != queue {
+		t.Errorf("Stats = written %d failed %d queued %d, want 0 0 %d", written, failed, queued, queue)
+	}
+
+	close(fs.gate)
+	if err := closeAndWait(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if written, _, _, _ := w.Stats(); written != batch+queue {
+		t.Errorf("written = %d after release, want %d", written, batch+queue)
+	}
+}
+
+func TestWriterDropLogIsRateLimited(t *testing.T) {
+	var buf bytes.Buffer
+	clk := clock.NewFake(t0)
+	w := NewWriter(newFakeStore(), Options{
+		QueueSize: 1, DropLogInterval: 5 * time.Second, Clock: clk,
+		Logger: slog.New(slog.NewTextHandler(&buf, nil)),
+	})
+	w.Enqueue(rec("kept", 0)) // fills the queue; Run is not started
+	for range 100 {
+		w.Enqueue(rec("x", 0))
+	}
+	clk.Advance(4 * time.Second)
+	w.Enqueue(rec("x", 0))
+	clk.Advance(time.Second)
+	w.Enqueue(rec("x", 0))
+
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("logged %d lines for 102 drops over 5s, want 2:\n%s", len(lines), buf.String())
+	}
+	for i, want := range []string{"dropped=1 ", "dropped=101 "} {
+		if !strings.Contains(lines[i], "level=WARN") || !strings.Contains(lines[i], want) {
+			t.Errorf("log line %d = %q, want a warning with %s", i, lines[i], want)
+		}
+	}
+	if _, dropped, _, _ := w.Stats(); dropped != 102 {
+		t.Errorf("dropped = %d, want 102", dropped)
+	}
+}
+
+func TestWriterCloseDrainsEverything(t *testing.T) {
+	tests := []struct {
+		name string
+		run  bool // Close with Run started, or without it ever running
+	}{
+		{"running", true},
+		{"never started", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := newFakeStore()
+			w := NewWriter(fs, Options{Logger: quietLogger()})
+			closeAndWait := func() error { return w.Close(context.Background()) }
+			if tc.run {
+				closeAndWait = start(t, w)
+			}
+			const n = 5000
+			for i := range n {
+				if !w.Enqueue(rec(fmt.Sprint(i), i)) {
+					t.Fatalf("Enqueue %d refused", i)
+				}
+			}
+			if err := closeAndWait(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			distinct, dups, _, _ := fs.snapshot()
+			written, dropped, failed, queued := w.Stats()
+			if distinct != n || dups != 0 || written != n || dropped != 0 || failed != 0 || queued != 0 {
+				t.Errorf("after Close: store has %d (%d duplicated); Stats = %d written %d dropped %d failed %d queued; want all %d written",
+					distinct, dups, written, dropped, failed, queued, n)
+			}
+			if w.Enqueue(rec("late", 0)) {
+				t.Error("Enqueue after Close accepted a record")
+			}
+			if err := w.Run(context.Background()); !errors.Is(err, ErrRunning) {
+				t.Errorf("Run after Close = %v, want ErrRunning", err)
+			}
+		})
+	}
+}
+
+func TestWriterRunContextEndDrains(t *testing.T) {
+	fs := newFakeStore()
+	w := NewWriter(fs, Options{Logger: quietLogger()})
+	for i := range 300 {
+		w.Enqueue(rec(fmt.Sprint(i), i))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // e.g. SIGTERM canceled the server's context
+	if err := w.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	// A request finishing after Run ended is still written by Close.
+	w.Enqueue(rec("straggler", 1000))
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if distinct, _, _, _ := fs.snapshot(); distinct != 301 {
+		t.Errorf("store has %d records, want 301", distinct)
+	}
+}
+
+func TestWriterRetriesFailedWrites(t *testing.T) {
+	fs := newFakeStore()
+	fs.failN = 2
+	clk := clock.NewFake(t0)
+	w := NewWriter(fs, Options{BatchSize: 1, MaxAttempts: 4, RetryBackoff: time.Second, Clock: clk, Logger: quietLogger()})
+	start(t, w)
+	w.Enqueue(rec("a", 0))
+	for retry := range 2 {
+		clk.BlockUntil(1) // backing off
+		if retry == 1 {
+			// The second wait is twice the first.
+			clk.Advance(time.Second)
+			if clk.Pending() != 1 {
+				t.Fatal("second backoff ended after 1s, want 2s")
+			}
+		}
+		clk.Advance(2 * time.Second)
+	}
+	eventually(t, "record written", func() bool { wr, _, _, _ := w.Stats(); return wr == 1 })
+	if _, _, calls, _ := fs.snapshot(); calls != 3 {
+		t.Errorf("store called %d times, want 3 (two failures, then success)", calls)
+	}
+	if _, _, failed, _ := w.Stats(); failed != 0 {
+		t.Errorf("failed = %d, want 0", failed)
+	}
+}
+
+func TestWriterGivesUpAfterMaxAttempts(t *testing.T) {
+	fs := newFakeStore()
+	fs.failAll = true
+	var buf syncBuffer
+	w := NewWriter(fs, Options{BatchSize: 5, MaxAttempts: 3, RetryBackoff: time.Nanosecond,
+		Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	for i := range 10 {
+		w.Enqueue(rec(fmt.Sprint(i), i))
+	}
+	closeAndWait := start(t, w)
+	eventually(t, "both batches given up", func() bool { _, _, f, _ := w.Stats(); return f == 10 })
+	if err := closeAndWait(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, _, calls, _ := fs.snapshot(); calls != 6 {
+		t.Errorf("store called %d times, want 3 attempts for each of 2 batches", calls)
+	}
+	if got := strings.Count(buf.String(), "level=ERROR"); got != 2 {
+		t.Errorf("logged %d errors, want one per batch given up:\n%s", got, buf.String())
+	}
+}
+
+func TestWriterCloseIsBoundedByContext(t *testing.T) {
+	fs := newFakeStore()
+	fs.gate = make(chan struct{}) // never released: the store hangs
+	defer close(fs.gate)
+	w := NewWriter(fs, Options{Logger: quietLogger(), WriteTimeout: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- w.Run(ctx) }()
+	defer cancel()
+	for i := range 10 {
+		w.Enqueue(rec(fmt.Sprint(i), i))
+	}
+	cctx, ccancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer ccancel()
+	began := time.Now()
+	err := w.Close(cctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close = %v, want a deadline error", err)
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("Close took %v with a 50ms deadline", d)
+	}
+	<-runDone
+	if _, _, failed, _ := w.Stats(); failed != 10 {
+		t.Errorf("failed = %d, want the 10 records that could not be written", failed)
+	}
+}
+
+func TestWriterConcurrentEnqueue(t *testing.T) {
+	fs := newFakeStore()
+	w := NewWriter(fs, Options{QueueSize: 64, BatchSize: 16, Logger: quietLogger()})
+	closeAndWait := start(t, w)
+	const goroutines, each = 8, 2000
+	var accepted atomic.Uint64
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				if w.Enqueue(rec(fmt.Sprintf("g%d-%d", g, i), i)) {
+					accepted.Add(1)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 100 {
+			w.Stats()
+		}
+	})
+	wg.Wait()
+	if err := closeAndWait(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	written, dropped, failed, queued := w.Stats()
+	distinct, _, _, _ := fs.snapshot()
+	if written != accepted.Load() || uint64(distinct) != written || written+dropped != goroutines*each || failed != 0 || queued != 0 {
+		t.Errorf("accepted %d; store has %d; Stats = %d written %d dropped %d failed %d queued; want written = accepted and written+dropped = %d",
+			accepted.Load(), distinct, written, dropped, failed, queued, goroutines*each)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the writer's goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// discardStore accepts every batch.
+type discardStore struct{}
+
+func (discardStore) WriteRecords(context.Context, []store.Record) error { return nil }
+
+// BenchmarkWriterEnqueue measures Enqueue from one goroutine (sequential)
+// and from every P at once (parallel) while Run drains to a store that
+// accepts everything. dropped/op shows how often the single writer
+// goroutine fell behind.
+func BenchmarkWriterEnqueue(b *testing.B) {
+	for _, parallel := range []bool{false, true} {
+		name := "sequential"
+		if parallel {
+			name = "parallel"
+		}
+		b.Run(name, func(b *testing.B) {
+			w := NewWriter(discardStore{}, Options{Logger: quietLogger()})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { w.Run(ctx); close(done) }()
+			r := rec("bench", 0)
+			r.Provider, r.ModelAsked, r.ModelServed = "openai", "gpt-4o", "gpt-4o"
+			b.ReportAllocs()
+			if parallel {
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						w.Enqueue(r)
+					}
+				})
+			} else {
+				for b.Loop() {
+					w.Enqueue(r)
+				}
+			}
+			b.StopTimer()
+			cancel()
+			<-done
+			_, dropped, _, _ := w.Stats()
+			b.ReportMetric(float64(dropped)/float64(b.N), "dropped/op")
+		})
+	}
+}

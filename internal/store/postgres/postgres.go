@@ -1,0 +1,300 @@
+// Package postgres is the store backend for deployments that run several
+// llmgate replicas against one PostgreSQL database, through pgx's pool.
+//
+// The schema ships in the binary (migrations/*.sql) and is brought up to
+// date by Open inside one transaction that holds an advisory lock, so
+// replicas starting together apply each migration exactly once. Tables are
+// created in the first schema of the connection's search_path, which a DSN
+// can set (search_path=...).
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Store is a store.Store and store.UsageReporter over a PostgreSQL pool. It
+// is safe for concurrent use. Create it with Open; the zero value is not
+// usable.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var (
+	_ store.Store         = (*Store)(nil)
+	_ store.UsageReporter = (*Store)(nil)
+)
+
+// Open connects to the database dsn names (a postgres:// URL or key=value
+// string, as pgx accepts), checks it answers and applies any migration it
+// lacks.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	if dsn == "" {
+		return nil, errors.New("postgres: empty DSN")
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx's parse errors already hide the password.
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect to %s:%d/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
+	}
+	s := &Store{pool: pool}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes every connection of the pool.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// migrate applies, in one transaction holding an advisory lock scoped to
+// the current schema, every embedded migration not yet recorded in
+// schema_migrations.
+func (s *Store) migrate(ctx context.Context) error {
+	migs, err := store.LoadMigrations(migrationFS, "migrations")
+	if err != nil {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx,
+			`SELECT pg_advisory_xact_lock(hashtextextended('llmgate.migrate:' || coalesce(current_schema(), ''), 0))`); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			name       TEXT        NOT NULL,
+			applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT version FROM schema_migrations`)
+		if err != nil {
+			return err
+		}
+		versions, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			return err
+		}
+		applied := make(map[int]bool, len(versions))
+		for _, v := range versions {
+			applied[int(v)] = true
+		}
+		for _, m := range migs {
+			if applied[m.Version] {
+				continue
+			}
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return nil
+}
+
+const columns = `id, time, client_format, op, model_asked, provider, model_served,
+	status, error_kind, error_message, attempts, fallback, stream, latency_us, ttft_us,
+	input_tokens, output_tokens, cached_tokens, reasoning_tokens, tokens_estimated,
+	cost_usd, priced, key_id, team, prompt, completion`
+
+const insertSQL = `INSERT INTO requests (` + columns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+		$21, $22, $23, $24, $25, $26)
+	ON CONFLICT (id) DO NOTHING`
+
+// WriteRecords inserts recs in one transaction, sent as one pgx.Batch (one
+// round trip; the insert is prepared once per connection). Records whose ID
+// is already stored are skipped.
+func (s *Store) WriteRecords(ctx context.Context, recs []store.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for i := range recs {
+		r := &recs[i]
+		id := r.ID
+		if id == "" {
+			id = store.NewID()
+		}
+		b.Queue(insertSQL,
+			id, r.Time.UTC(), r.ClientFormat, r.Op, r.ModelAsked, r.Provider, r.ModelServed,
+			r.Status, r.ErrorKind, r.ErrorMessage, r.Attempts, r.Fallback, r.Stream,
+			r.Latency.Microseconds(), r.TTFT.Microseconds(),
+			r.InputTokens, r.OutputTokens, r.CachedTokens, r.ReasoningTokens, r.TokensEstimated,
+			r.CostUSD, r.Priced, r.KeyID, r.Team, r.Prompt, r.Completion)
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: write %d records: %w", len(recs), err)
+	}
+	return nil
+}
+
+// where builds a WHERE clause with numbered placeholders.
+type where struct {
+	conds []string
+	args  []any
+}
+
+// add appends cond, in which each "?" stands for the next of args.
+func (w *where) add(cond string, args ...any) {
+	for _, a := range args {
+		w.args = append(w.args, a)
+		cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(w.args)), 1)
+	}
+	w.conds = append(w.conds, cond)
+}
+
+func (w *where) timeRange(since, until time.Time) {
+	if !since.IsZero() {
+		w.add("time >= ?", since)
+	}
+	if !until.IsZero() {
+		w.add("time < ?", until)
+	}
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// Records returns the records f selects, newest first.
+func (s *Store) Records(ctx context.Context, f store.Filter) ([]store.Record, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	var w where
+	if f.Provider != "" {
+		w.add("provider = ?", f.Provider)
+	}
+	if f.Model != "" {
+		w.add("(model_asked = ? OR model_served = ?)", f.Model, f.Model)
+	}
+	if f.KeyID != "" {
+		w.add("key_id = ?", f.KeyID)
+	}
+	if f.Team != "" {
+		w.add("team = ?", f.Team)
+	}
+	switch f.Status {
+	case store.StatusOK:
+		w.add("status < 400")
+	case store.StatusError:
+		w.add("status >= 400")
+	}
+	w.timeRange(f.Since, f.Until)
+	limit := f.EffectiveLimit()
+	w.args = append(w.args, limit)
+	q := "SELECT " + columns + " FROM requests" + w.String() +
+		" ORDER BY time DESC, seq DESC LIMIT $" + strconv.Itoa(len(w.args))
+	rows, err := s.pool.Query(ctx, q, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: query records: %w", err)
+	}
+	defer rows.Close()
+	out := make([]store.Record, 0, min(limit, 64))
+	for rows.Next() {
+		var (
+			r                 store.Record
+			latencyUS, ttftUS int64
+		)
+		if err := rows.Scan(&r.ID, &r.Time, &r.ClientFormat, &r.Op, &r.ModelAsked, &r.Provider, &r.ModelServed,
+			&r.Status, &r.ErrorKind, &r.ErrorMessage, &r.Attempts, &r.Fallback, &r.Stream, &latencyUS, &ttftUS,
+			&r.InputTokens, &r.OutputTokens, &r.CachedTokens, &r.ReasoningTokens, &r.TokensEstimated,
+			&r.CostUSD, &r.Priced, &r.KeyID, &r.Team, &r.Prompt, &r.Completion); err != nil {
+			return nil, fmt.Errorf("postgres: scan record: %w", err)
+		}
+		r.Time = r.Time.UTC()
+		r.Latency = time.Duration(latencyUS) * time.Microsecond
+		r.TTFT = time.Duration(ttftUS) * time.Microsecond
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: query records: %w", err)
+	}
+	return out, nil
+}
+
+// groupExpr is the SQL for each usage dimension.
+var groupExpr = map[store.GroupBy]string{
+	store.GroupKey:      "key_id",
+	store.GroupTeam:     "team",
+	store.GroupModel:    "CASE WHEN model_served <> '' THEN model_served ELSE model_asked END",
+	store.GroupProvider: "provider",
+	store.GroupDay:      "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+}
+
+// Usage sums the records in q's range by q's dimension, ordered by group
+// (byte order, as SQLite orders, whatever the database's collation).
+func (s *Store) Usage(ctx context.Context, q store.UsageQuery) ([]store.UsageRow, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	var w where
+	w.timeRange(q.Since, q.Until)
+	if q.KeyID != "" {
+		w.add("key_id = ?", q.KeyID)
+	}
+	if q.Team != "" {
+		w.add("team = ?", q.Team)
+	}
+	sqlText := "SELECT " + groupExpr[q.GroupBy] + ` AS grp, count(*),
+		count(*) FILTER (WHERE status >= 400),
+		sum(input_tokens)::bigint, sum(output_tokens)::bigint,
+		sum(cached_tokens)::bigint, sum(reasoning_tokens)::bigint,
+		sum(cost_usd)
+		FROM requests` + w.String() + ` GROUP BY 1 ORDER BY ` + groupExpr[q.GroupBy] + ` COLLATE "C"`
+	rows, err := s.pool.Query(ctx, sqlText, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: usage: %w", err)
+	}
+	defer rows.Close()
+	out := []store.UsageRow{}
+	for rows.Next() {
+		var u store.UsageRow
+		if err := rows.Scan(&u.Group, &u.Requests, &u.Errors, &u.InputTokens, &u.OutputTokens,
+			&u.CachedTokens, &u.ReasoningTokens, &u.CostUSD); err != nil {
+			return nil, fmt.Errorf("postgres: scan usage: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: usage: %w", err)
+	}
+	return out, nil
+}

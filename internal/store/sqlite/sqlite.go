@@ -1,0 +1,329 @@
+// Package sqlite is the default store backend: one SQLite file in the data
+// directory, written through modernc.org/sqlite (pure Go, no cgo).
+//
+// The database runs in WAL mode with a busy timeout and immediate write
+// transactions, so concurrent writers queue instead of failing and readers
+// never block writers. The schema ships in the binary (migrations/*.sql) and
+// is brought up to date by Open.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/store"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// FileName is the database file's name inside the data directory.
+const FileName = "llmgate.db"
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Store is a store.Store and store.UsageReporter over one SQLite file. It is
+// safe for concurrent use. Create it with Open; the zero value is not usable.
+type Store struct {
+	db *sql.DB
+}
+
+var (
+	_ store.Store         = (*Store)(nil)
+	_ store.UsageReporter = (*Store)(nil)
+)
+
+// DSN is the data source name Open uses for the database file at path.
+func DSN(path string) string {
+	q := "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
+		"&_pragma=foreign_keys(1)&_txlock=immediate"
+	// A file: URI, percent-encoded so a '?' or '%' in the path stays in the path.
+	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q}).String()
+}
+
+// Open opens (creating it and its directory, mode 0700, when missing) the
+// SQLite database at path and applies any migration it lacks.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create data directory: %w", err)
+	}
+	// Create the file ourselves so it is private (SQLite would use 0644);
+	// the -wal and -shm files inherit its mode.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: create database file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("sqlite: create database file: %w", err)
+	}
+	db, err := sql.Open("sqlite", DSN(abs))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	s := &Store{db: db}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// migrate applies, in one transaction, every embedded migration not yet
+// recorded in schema_migrations. The transaction begins IMMEDIATE (the DSN's
+// _txlock), so two processes opening the same file apply them once.
+func (s *Store) migrate(ctx context.Context) (err error) {
+	migs, err := store.LoadMigrations(migrationFS, "migrations")
+	if err != nil {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT    NOT NULL,
+		applied_us INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	applied := make(map[int]bool)
+	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlite: migrate: %w", err)
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	for _, m := range migs {
+		if applied[m.Version] {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", m.Name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_us) VALUES (?, ?, ?)`,
+			m.Version, m.Name, time.Now().UnixMicro()); err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", m.Name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	return nil
+}
+
+const columns = `id, time_us, client_format, op, model_asked, provider, model_served,
+	status, error_kind, error_message, attempts, fallback, stream, latency_us, ttft_us,
+	input_tokens, output_tokens, cached_tokens, reasoning_tokens, tokens_estimated,
+	cost_usd, priced, key_id, team, prompt, completion`
+
+const insertSQL = `INSERT INTO requests (` + columns + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO NOTHING`
+
+// WriteRecords inserts recs in one transaction with one prepared statement.
+// Records whose ID is already stored are skipped.
+func (s *Store) WriteRecords(ctx context.Context, recs []store.Record) (err error) {
+	if len(recs) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: write records: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	stmt, err := tx.PrepareContext(ctx, insertSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite: write records: %w", err)
+	}
+	defer stmt.Close()
+	for i := range recs {
+		r := &recs[i]
+		id := r.ID
+		if id == "" {
+			id = store.NewID()
+		}
+		if _, err := stmt.ExecContext(ctx,
+			id, r.Time.UnixMicro(), r.ClientFormat, r.Op, r.ModelAsked, r.Provider, r.ModelServed,
+			r.Status, r.ErrorKind, r.ErrorMessage, r.Attempts, r.Fallback, r.Stream,
+			r.Latency.Microseconds(), r.TTFT.Microseconds(),
+			r.InputTokens, r.OutputTokens, r.CachedTokens, r.ReasoningTokens, r.TokensEstimated,
+			r.CostUSD, r.Priced, r.KeyID, r.Team, r.Prompt, r.Completion,
+		); err != nil {
+			return fmt.Errorf("sqlite: write record %s: %w", id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: write records: %w", err)
+	}
+	return nil
+}
+
+// where builds the WHERE clause shared by Records and Usage.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) timeRange(since, until time.Time) {
+	if !since.IsZero() {
+		w.add("time_us >= ?", since.UnixMicro())
+	}
+	if !until.IsZero() {
+		w.add("time_us < ?", until.UnixMicro())
+	}
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// Records returns the records f selects, newest first.
+func (s *Store) Records(ctx context.Context, f store.Filter) ([]store.Record, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	var w where
+	if f.Provider != "" {
+		w.add("provider = ?", f.Provider)
+	}
+	if f.Model != "" {
+		w.add("(model_asked = ? OR model_served = ?)", f.Model, f.Model)
+	}
+	if f.KeyID != "" {
+		w.add("key_id = ?", f.KeyID)
+	}
+	if f.Team != "" {
+		w.add("team = ?", f.Team)
+	}
+	switch f.Status {
+	case store.StatusOK:
+		w.add("status < 400")
+	case store.StatusError:
+		w.add("status >= 400")
+	}
+	w.timeRange(f.Since, f.Until)
+	limit := f.EffectiveLimit()
+	q := "SELECT " + columns + " FROM requests" + w.String() + " ORDER BY time_us DESC, seq DESC LIMIT ?"
+	rows, err := s.db.QueryContext(ctx, q, append(w.args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: query records: %w", err)
+	}
+	defer rows.Close()
+	out := make([]store.Record, 0, min(limit, 64))
+	for rows.Next() {
+		var (
+			r                         store.Record
+			timeUS, latencyUS, ttftUS int64
+		)
+		if err := rows.Scan(&r.ID, &timeUS, &r.ClientFormat, &r.Op, &r.ModelAsked, &r.Provider, &r.ModelServed,
+			&r.Status, &r.ErrorKind, &r.ErrorMessage, &r.Attempts, &r.Fallback, &r.Stream, &latencyUS, &ttftUS,
+			&r.InputTokens, &r.OutputTokens, &r.CachedTokens, &r.ReasoningTokens, &r.TokensEstimated,
+			&r.CostUSD, &r.Priced, &r.KeyID, &r.Team, &r.Prompt, &r.Completion); err != nil {
+			return nil, fmt.Errorf("sqlite: scan record: %w", err)
+		}
+		r.Time = time.UnixMicro(timeUS).UTC()
+		r.Latency = time.Duration(latencyUS) * time.Microsecond
+		r.TTFT = time.Duration(ttftUS) * time.Microsecond
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: query records: %w", err)
+	}
+	return out, nil
+}
+
+// groupExpr is the SQL for each usage dimension.
+var groupExpr = map[store.GroupBy]string{
+	store.GroupKey:      "key_id",
+	store.GroupTeam:     "team",
+	store.GroupModel:    "CASE WHEN model_served <> '' THEN model_served ELSE model_asked END",
+	store.GroupProvider: "provider",
+	store.GroupDay:      "strftime('%Y-%m-%d', time_us / 1000000, 'unixepoch')",
+}
+
+// Usage sums the records in q's range by q's dimension, ordered by group.
+func (s *Store) Usage(ctx context.Context, q store.UsageQuery) ([]store.UsageRow, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	var w where
+	w.timeRange(q.Since, q.Until)
+	if q.KeyID != "" {
+		w.add("key_id = ?", q.KeyID)
+	}
+	if q.Team != "" {
+		w.add("team = ?", q.Team)
+	}
+	sqlText := "SELECT " + groupExpr[q.GroupBy] + ` AS grp, COUNT(*),
+		SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END),
+		SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens),
+		TOTAL(cost_usd)
+		FROM requests` + w.String() + " GROUP BY grp ORDER BY grp"
+	rows, err := s.db.QueryContext(ctx, sqlText, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: usage: %w", err)
+	}
+	defer rows.Close()
+	out := []store.UsageRow{}
+	for rows.Next() {
+		var u store.UsageRow
+		if err := rows.Scan(&u.Group, &u.Requests, &u.Errors, &u.InputTokens, &u.OutputTokens,
+			&u.CachedTokens, &u.ReasoningTokens, &u.CostUSD); err != nil {
+			return nil, fmt.Errorf("sqlite: scan usage: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: usage: %w", err)
+	}
+	return out, nil
+}
