@@ -29,6 +29,7 @@ holds entries not yet written to disk); when none answers, it reads the store di
 		asJSON   = fs.Bool("json", false, "print JSON lines instead of a table")
 		dataDir  = fs.String("data-dir", "", "directory of the embedded SQLite store")
 	)
+	fs.StringVar(cfgPath, "c", "", "shorthand for --config")
 	if code := parse(fs, args); code >= 0 {
 		return code
 	}

@@ -32,6 +32,7 @@ providers come from OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY/GOOGLE_API
 MISTRAL_API_KEY and GROQ_API_KEY; a provider without a key passes each client's own key through.`)
 	var f serveFlags
 	fs.StringVar(&f.config, "config", "", "config file (default $LLMGATE_CONFIG; none: zero-config mode)")
+	fs.StringVar(&f.config, "c", "", "shorthand for --config")
 	fs.StringVar(&f.listen, "listen", "", "listen address, overriding the config (default 127.0.0.1:8766)")
 	fs.StringVar(&f.logFile, "log-file", "", "write the process log to this file instead of stderr")
 	fs.StringVar(&f.logFormat, "log-format", "", "log format: text or json (default text)")

@@ -16,6 +16,7 @@ func runValidate(_ context.Context, env Env, args []string) int {
 	fs := newFlagSet(env, "validate", `Load a config file, report every problem with file:line:column and the field path, and build
 every component without listening. Exit status: 0 valid, 1 invalid, 2 usage error.`)
 	path := fs.String("config", "", "config file to check (default $LLMGATE_CONFIG)")
+	fs.StringVar(path, "c", "", "shorthand for --config")
 	quiet := fs.Bool("quiet", false, "print nothing when the config is valid")
 	if code := parse(fs, args); code >= 0 {
 		return code

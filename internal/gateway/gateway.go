@@ -47,6 +47,8 @@ type Call struct {
 	Timeout time.Duration
 	// KeyID and Team identify the virtual key, when one was used.
 	KeyID, Team string
+	// Principal is the virtual key the request acts for; nil if none.
+	Principal *Principal
 }
 
 // Recorder receives one record per finished request.
@@ -101,6 +103,15 @@ type Options struct {
 	IdempotencyTTL time.Duration
 	// StaleTTL keeps answers for stale-if-error. Default 1h.
 	StaleTTL time.Duration
+	// Admitter enforces limits and budgets; nil admits everything.
+	Admitter Admitter
+	// Pricer prices each request's usage for the ledger; nil records no cost.
+	Pricer Pricer
+	// DefaultMaxOutput is the output cap assumed for a request that sets
+	// none when the model's is unknown. Default 4096.
+	DefaultMaxOutput int
+	// MaxOutput returns a model's output cap (0: unknown).
+	MaxOutput func(model string) int
 	// Timeouts returns the attempt timeouts for a provider and the model
 	// asked (model overrides provider overrides global); nil uses the
 	// provider's. Connect and response-header timeouts are the provider's
@@ -189,6 +200,9 @@ func New(o Options) *Gateway {
 	if o.Rand == nil {
 		o.Rand = rand.Float64
 	}
+	if o.DefaultMaxOutput <= 0 {
+		o.DefaultMaxOutput = 4096
+	}
 	if o.IdempotencyTTL <= 0 {
 		o.IdempotencyTTL = 10 * time.Minute
 	}
@@ -215,6 +229,7 @@ type exchange struct {
 	req    *provider.Request // canonical request, decoded once when needed
 	reqErr error
 
+	ticket    Ticket // governance reservation, settled in finish
 	attempts  int
 	replayed  bool // answered from the idempotency or stale cache
 	served    *Deployment
@@ -279,6 +294,17 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, c *Call) {
 			}
 			g.idem.finish(key, s)
 		}()
+	}
+	if g.opts.Admitter != nil {
+		t, err := g.opts.Admitter.Admit(r.Context(), g.admission(x, chain))
+		if err != nil {
+			g.writeError(w, x, provider.AsError(err))
+			return
+		}
+		x.ticket = t
+		for k, v := range t.Header() {
+			w.Header()[k] = v
+		}
 	}
 	var staleKey [32]byte
 	var staleCW *capture
@@ -836,12 +862,49 @@ func (g *Gateway) estimateUsage(x *exchange, d *Deployment) {
 	x.estimated = true
 }
 
-// finish records the request.
+// admission describes x for governance.
+func (g *Gateway) admission(x *exchange, chain []*Deployment) *Admission {
+	a := &Admission{Principal: x.c.Principal, Model: x.c.Model, Stream: x.c.Stream}
+	if len(chain) > 0 {
+		a.PriceModel, a.Provider = chain[0].Model, chain[0].Upstream.Name
+	}
+	a.Tokens = func() (int, int) {
+		req, err := x.canonical()
+		if err != nil || req == nil {
+			return len(x.c.Body) / 4, g.opts.DefaultMaxOutput
+		}
+		in := len(x.c.Body) / 4
+		if g.opts.Estimate != nil {
+			in = g.opts.Estimate(a.PriceModel, req)
+		}
+		out := 0
+		if req.MaxTokens != nil {
+			out = *req.MaxTokens
+		} else if g.opts.MaxOutput != nil {
+			out = g.opts.MaxOutput(a.PriceModel)
+		}
+		if out <= 0 {
+			out = g.opts.DefaultMaxOutput
+		}
+		return in, out
+	}
+	return a
+}
+
+// finish settles the reservation and records the request.
 func (g *Gateway) finish(x *exchange) {
+	c := x.c
+	var cost float64
+	var priced bool
+	if g.opts.Pricer != nil && x.served != nil && !x.usage.IsZero() {
+		cost, priced = g.opts.Pricer.Cost(x.served.Upstream.Name, x.served.Model, x.usage)
+	}
+	if x.ticket != nil {
+		x.ticket.Settle(x.usage, cost, priced)
+	}
 	if g.opts.Recorder == nil {
 		return
 	}
-	c := x.c
 	rec := store.Record{
 		ID:              c.RequestID,
 		Time:            c.Start.UTC(),
@@ -861,6 +924,8 @@ func (g *Gateway) finish(x *exchange) {
 		TokensEstimated: x.estimated,
 		KeyID:           c.KeyID,
 		Team:            c.Team,
+		CostUSD:         cost,
+		Priced:          priced,
 	}
 	if x.served != nil {
 		rec.Provider, rec.ModelServed = x.served.Upstream.Name, x.served.Model

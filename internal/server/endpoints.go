@@ -46,7 +46,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // countTokens forwards count_tokens to an upstream of the client's own
 // format when one serves the model, else counts locally.
 func (s *Server) countTokens(f provider.Format) apiHandler {
-	return func(w http.ResponseWriter, r *http.Request, id, clientKey string) {
+	return func(w http.ResponseWriter, r *http.Request, who *caller) {
+		id, clientKey := who.id, who.clientKey
 		body, perr := s.readBody(w, r)
 		if perr != nil {
 			s.writeError(w, r, f, id, perr)
@@ -76,7 +77,7 @@ func (s *Server) countTokens(f provider.Format) apiHandler {
 			return
 		}
 		if u := chain[0].Upstream; u.Format == f && (u.HasKey() || clientKey != "" || !u.RequiresKey) {
-			c := s.newCall(r, id, f, provider.OpCountTokens, body, clientKey)
+			c := s.newCall(r, who, f, provider.OpCountTokens, body)
 			c.Model = model
 			s.g.Serve(w, r, c)
 			return
@@ -109,7 +110,8 @@ func (s *Server) models() []ModelInfo {
 
 // listModels answers GET /v1/models in OpenAI list format, or Anthropic's
 // when the request carries anthropic-version.
-func (s *Server) listModels(w http.ResponseWriter, r *http.Request, id, _ string) {
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request, who *caller) {
+	id := who.id
 	ms := s.models()
 	w.Header().Set("X-Request-Id", id)
 	w.Header().Set("Request-Id", id)
@@ -152,7 +154,8 @@ func displayName(m ModelInfo) string {
 }
 
 // getModel answers GET /v1/models/{id}.
-func (s *Server) getModel(w http.ResponseWriter, r *http.Request, id, _ string) {
+func (s *Server) getModel(w http.ResponseWriter, r *http.Request, who *caller) {
+	id := who.id
 	want := r.PathValue("id")
 	for _, m := range s.models() {
 		if m.ID == want {
@@ -169,7 +172,7 @@ func (s *Server) getModel(w http.ResponseWriter, r *http.Request, id, _ string) 
 }
 
 // listGeminiModels answers GET /v1beta/models in Gemini's shape.
-func (s *Server) listGeminiModels(w http.ResponseWriter, r *http.Request, id, _ string) {
+func (s *Server) listGeminiModels(w http.ResponseWriter, r *http.Request, who *caller) {
 	type gm struct {
 		Name                       string   `json:"name"`
 		DisplayName                string   `json:"displayName"`

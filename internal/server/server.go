@@ -57,9 +57,14 @@ type Options struct {
 	// CountTokens estimates input tokens for count_tokens endpoints when no
 	// upstream of the client's format can count them.
 	CountTokens func(model string, req *provider.Request) int
+	// Auth recognises virtual keys; nil knows only the master key.
+	Auth gateway.Authenticator
 	// Recorder records requests rejected before they reach the gateway
 	// (malformed JSON, bad keys, oversized bodies); nil records nothing.
 	Recorder gateway.Recorder
+	// Admin serves /admin/ (virtual keys, teams, usage). It always needs
+	// the master key; without one configured it is refused.
+	Admin http.Handler
 	// Metrics serves GET /metrics when set.
 	Metrics http.Handler
 	Version string
@@ -111,6 +116,9 @@ func (s *Server) routes() {
 	if s.o.Metrics != nil {
 		m.Handle("/metrics", s.o.Metrics)
 	}
+	if s.o.Admin != nil {
+		m.Handle("/admin/", s.masterOnly(s.o.Admin))
+	}
 	m.HandleFunc("/{$}", s.root)
 	m.HandleFunc("/", s.notFound)
 }
@@ -160,7 +168,14 @@ func (s *Server) isMasterKey(k string) bool {
 	return s.o.MasterKey != "" && subtle.ConstantTimeCompare([]byte(k), []byte(s.o.MasterKey)) == 1
 }
 
-type apiHandler func(w http.ResponseWriter, r *http.Request, id string, clientKey string)
+// caller is who sent an API request.
+type caller struct {
+	id        string // request id
+	clientKey string // provider key to pass through; "" for gateway keys
+	principal *gateway.Principal
+}
+
+type apiHandler func(w http.ResponseWriter, r *http.Request, c *caller)
 
 // api wraps a client API handler: request id, method check, and gateway
 // authentication. format "" means "guess from the request".
@@ -178,10 +193,22 @@ func (s *Server) api(format provider.Format, method string, h apiHandler) http.H
 			return
 		}
 		cred := credential(r)
-		clientKey := cred
-		if s.isMasterKey(cred) {
-			clientKey = ""
-		} else if s.o.AuthRequired {
+		who := &caller{id: id, clientKey: cred}
+		master := s.isMasterKey(cred)
+		switch {
+		case master:
+			who.clientKey = ""
+		case s.o.Auth != nil && cred != "":
+			p, err := s.o.Auth.Authenticate(r.Context(), cred)
+			if err != nil {
+				s.writeError(w, r, f, id, provider.AsError(err))
+				return
+			}
+			if p != nil {
+				who.clientKey, who.principal = "", p
+			}
+		}
+		if s.o.AuthRequired && !master && who.principal == nil {
 			msg := "this gateway requires a key: send the gateway's master key (LLMGATE_MASTER_KEY) as Authorization: Bearer, x-api-key or x-goog-api-key"
 			if cred != "" {
 				msg = "the key you sent is not valid for this gateway: use the gateway's master key (LLMGATE_MASTER_KEY) or a virtual key it issued"
@@ -189,7 +216,7 @@ func (s *Server) api(format provider.Format, method string, h apiHandler) http.H
 			s.writeError(w, r, f, id, &provider.Error{Kind: provider.KindAuth, Code: "invalid_api_key", Message: msg})
 			return
 		}
-		h(w, r, id, clientKey)
+		h(w, r, who)
 	}
 }
 
@@ -215,6 +242,23 @@ func (s *Server) admin(method string, h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		h(w, r)
+	})
+}
+
+// masterOnly guards the admin API: always the master key, never open.
+func (s *Server) masterOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.o.MasterKey == "" {
+			writeJSON(w, http.StatusForbidden, map[string]any{"error": map[string]string{"type": "permission_error",
+				"message": "the admin API is disabled: start llmgate with LLMGATE_MASTER_KEY (or master_key in the config) set"}})
+			return
+		}
+		if !s.isMasterKey(credential(r)) {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]string{"type": "authentication_error",
+				"message": "the admin API needs the master key as Authorization: Bearer <LLMGATE_MASTER_KEY>"}})
+			return
+		}
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -277,14 +321,19 @@ func timeoutHeader(r *http.Request) (time.Duration, *provider.Error) {
 		Message: fmt.Sprintf("header x-llmgate-timeout %q is not a duration: use e.g. 30s or 1m", v)}
 }
 
-func (s *Server) newCall(r *http.Request, id string, f provider.Format, op provider.Op, body []byte, clientKey string) *gateway.Call {
-	return &gateway.Call{RequestID: id, Start: time.Now(), Format: f, Op: op, Body: body,
-		Header: r.Header, Query: r.URL.RawQuery, ClientKey: clientKey}
+func (s *Server) newCall(r *http.Request, who *caller, f provider.Format, op provider.Op, body []byte) *gateway.Call {
+	c := &gateway.Call{RequestID: who.id, Start: time.Now(), Format: f, Op: op, Body: body,
+		Header: r.Header, Query: r.URL.RawQuery, ClientKey: who.clientKey, Principal: who.principal}
+	if p := who.principal; p != nil {
+		c.KeyID, c.Team = p.KeyID, p.Team
+	}
+	return c
 }
 
 // chat serves the OpenAI and Anthropic JSON-body endpoints.
 func (s *Server) chat(f provider.Format, op provider.Op) apiHandler {
-	return func(w http.ResponseWriter, r *http.Request, id, clientKey string) {
+	return func(w http.ResponseWriter, r *http.Request, who *caller) {
+		id := who.id
 		body, perr := s.readBody(w, r)
 		if perr != nil {
 			s.writeError(w, r, f, id, perr)
@@ -301,7 +350,7 @@ func (s *Server) chat(f provider.Format, op provider.Op) apiHandler {
 			s.writeError(w, r, f, id, &provider.Error{Kind: provider.KindBadRequest, Param: "model", Message: "\"model\" must be a string"})
 			return
 		}
-		c := s.newCall(r, id, f, op, body, clientKey)
+		c := s.newCall(r, who, f, op, body)
 		c.Model, c.Stream = model, jsonscan.Bool(v[1])
 		if c.Timeout, perr = timeoutHeader(r); perr != nil {
 			s.writeError(w, r, f, id, perr)
@@ -312,7 +361,8 @@ func (s *Server) chat(f provider.Format, op provider.Op) apiHandler {
 }
 
 // gemini serves POST /v1beta/models/{model}:{action}.
-func (s *Server) gemini(w http.ResponseWriter, r *http.Request, id, clientKey string) {
+func (s *Server) gemini(w http.ResponseWriter, r *http.Request, who *caller) {
+	id := who.id
 	f := provider.FormatGemini
 	ma := r.PathValue("modelAction")
 	i := strings.LastIndexByte(ma, ':')
@@ -328,7 +378,7 @@ func (s *Server) gemini(w http.ResponseWriter, r *http.Request, id, clientKey st
 	case "streamGenerateContent":
 		stream = true
 	case "countTokens":
-		s.countTokens(f)(w, r, id, clientKey)
+		s.countTokens(f)(w, r, who)
 		return
 	default:
 		s.writeError(w, r, f, id, &provider.Error{Kind: provider.KindNotFound,
@@ -344,7 +394,7 @@ func (s *Server) gemini(w http.ResponseWriter, r *http.Request, id, clientKey st
 		s.writeError(w, r, f, id, &provider.Error{Kind: provider.KindBadRequest, Message: "the request body is not valid JSON: " + err.Error(), Cause: err})
 		return
 	}
-	c := s.newCall(r, id, f, provider.OpChat, body, clientKey)
+	c := s.newCall(r, who, f, provider.OpChat, body)
 	c.Model, c.Stream = model, stream
 	if c.Timeout, perr = timeoutHeader(r); perr != nil {
 		s.writeError(w, r, f, id, perr)
