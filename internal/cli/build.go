@@ -18,6 +18,7 @@ import (
 	"github.com/llmgate/llmgate/internal/provider/anthropic"
 	"github.com/llmgate/llmgate/internal/provider/gemini"
 	"github.com/llmgate/llmgate/internal/provider/openai"
+	"github.com/llmgate/llmgate/internal/retry"
 	"github.com/llmgate/llmgate/internal/server"
 	"github.com/llmgate/llmgate/internal/store"
 	"github.com/llmgate/llmgate/internal/store/postgres"
@@ -152,7 +153,7 @@ func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options) 
 	opts.Clock = clk
 	opts.MaxAttempts = res.MaxAttempts
 	opts.RequestTimeout = res.RequestTimeout
-	opts.Backoff = gateway.Backoff{Base: res.Retry.Base, Multiplier: res.Retry.Multiplier, Cap: res.Retry.Cap}
+	opts.Backoff = retry.Policy{Base: res.Retry.Base, Multiplier: res.Retry.Multiplier, Cap: res.Retry.Cap}
 	opts.MaxRetryWait = res.Retry.MaxRetryWait
 	opts.Estimate = tokens.EstimateRequest
 	opts.CountText = tokens.Count

@@ -24,6 +24,7 @@ import (
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/jsonscan"
 	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/retry"
 	"github.com/llmgate/llmgate/internal/store"
 )
 
@@ -78,8 +79,8 @@ type Options struct {
 	MaxAttempts int
 	// RequestTimeout is the total deadline per request. Default 10m.
 	RequestTimeout time.Duration
-	// Backoff configures waits between retries.
-	Backoff Backoff
+	// Backoff configures waits between retries (exponential, full jitter).
+	Backoff retry.Policy
 	// MaxRetryWait is the longest upstream-requested wait honoured before
 	// retrying the same deployment; a longer one moves on. Default 10s.
 	MaxRetryWait time.Duration
@@ -139,22 +140,6 @@ type ModelPolicy struct {
 	StaleIfError bool
 }
 
-// Backoff is exponential backoff with full jitter.
-type Backoff struct {
-	Base       time.Duration // default 250ms
-	Multiplier float64       // default 2
-	Cap        time.Duration // default 8s
-}
-
-// Delay is the wait before retry number attempt (0-based), given r in [0,1).
-func (b Backoff) Delay(attempt int, r float64) time.Duration {
-	d := float64(b.Base) * math.Pow(b.Multiplier, float64(attempt))
-	if d > float64(b.Cap) || math.IsInf(d, 0) {
-		d = float64(b.Cap)
-	}
-	return time.Duration(r * d)
-}
-
 // Gateway runs the pipeline. It is safe for concurrent use.
 type Gateway struct {
 	opts   Options
@@ -172,15 +157,6 @@ func New(o Options) *Gateway {
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 10 * time.Minute
-	}
-	if o.Backoff.Base <= 0 {
-		o.Backoff.Base = 250 * time.Millisecond
-	}
-	if o.Backoff.Multiplier < 1 {
-		o.Backoff.Multiplier = 2
-	}
-	if o.Backoff.Cap <= 0 {
-		o.Backoff.Cap = 8 * time.Second
 	}
 	if o.MaxRetryWait <= 0 {
 		o.MaxRetryWait = 10 * time.Second
@@ -417,7 +393,7 @@ func (g *Gateway) run(ctx context.Context, w http.ResponseWriter, x *exchange, c
 		}
 		if x.attempts > 0 && (retrySame || wrapped) {
 			// A retry of a deployment already tried: back off first.
-			wait := g.opts.Backoff.Delay(x.attempts-1, g.opts.Rand())
+			wait := g.opts.Backoff.Backoff(x.attempts-1, g.opts.Rand())
 			if retrySame && lastErr != nil && lastErr.RetryAfter > 0 {
 				wait = lastErr.RetryAfter
 			}
@@ -606,6 +582,10 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		perr := u.Codec.DecodeError(resp.StatusCode, resp.Header, b)
+		if perr.RetryAfter == 0 {
+			// HTTP dates and rate-limit reset headers the codecs leave out.
+			perr.RetryAfter, _ = retry.ParseRetryAfter(resp.Header, g.clk.Now())
+		}
 		if perr.Kind == provider.KindAuth && ownKey {
 			perr.Status = http.StatusBadGateway
 			perr.Message = fmt.Sprintf("provider %s rejected the API key llmgate holds for it (HTTP %d: %s); check providers.%s.api_key",

@@ -28,12 +28,11 @@ import (
 func TestPipeline(t *testing.T) {
 	before := runtime.NumGoroutine()
 	t.Cleanup(func() {
-		if t.Failed() {
-			return
-		}
-		if n := settleGoroutines(before); n > before {
+		n := settleGoroutines(before)
+		if n > before {
 			t.Errorf("goroutines: %d before the pipeline tests, %d after: a leak\n%s", before, n, goroutineDump())
 		}
+		t.Logf("goroutines: %d before the pipeline tests, %d after", before, n)
 	})
 	t.Run("responses", testResponses)
 	t.Run("breaker", testBreaker)
@@ -354,8 +353,10 @@ func testBreaker(t *testing.T) {
 		t.Errorf("GET /health after the recovery timeout: p1 breaker %q, want half_open", st)
 	}
 	expect("half-open probe", "p1", 1, 4)
-	if st, status := breakerState(); st != "" || status != "ok" {
-		t.Errorf("GET /health after a successful probe: p1 breaker %q, status %q; want closed (not listed) and ok", st, status)
+	// The provider may still show as degraded (3 of its last 5 answers
+	// failed), but its breaker is closed again and no longer listed.
+	if st, _ := breakerState(); st != "" {
+		t.Errorf("GET /health after a successful probe: p1 breaker %q, want closed (not listed)", st)
 	}
 	expect("closed again", "p1", 1, 5)
 }
@@ -375,8 +376,8 @@ func testStreamFaults(t *testing.T) {
 		name string
 		f    mock.Fault
 	}{
-		{"cut after 3 events", mock.Fault{CutAfter: 3}},
-		{"error event after 3 events", mock.Fault{ErrorEventAfter: 3}},
+		{"cut after 5 events", mock.Fault{CutAfter: 5}},
+		{"error event after 5 events", mock.Fault{ErrorEventAfter: 5}},
 	}
 	for _, fc := range faults {
 		for _, client := range []string{"openai", "anthropic", "gemini"} {
