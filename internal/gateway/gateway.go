@@ -572,12 +572,31 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 	defer func() { settle(used) }()
 	d.inflight.Add(1)
 	defer d.inflight.Add(-1)
+	// Streams must start answering quickly: headers within
+	// response_header, the first event within first_token, then no gap over
+	// idle. A non-streamed answer comes whole when it is done, so only the
+	// total timeout bounds the wait for it, and idle bounds reading it.
+	var wd *watchdog
+	if c.Stream {
+		wd = newWatchdog(tm.ResponseHeader, tm.Idle, cancel)
+		defer wd.stop()
+	}
 	sent := g.clk.Now()
 	resp, err := u.Client.Do(hreq)
 	if err != nil {
+		if wd != nil && wd.timedOut.Load() {
+			return &provider.Error{Kind: provider.KindTimeout, Cause: err,
+				Message: fmt.Sprintf("the upstream sent no response headers within %s (timeouts.response_header)", tm.ResponseHeader)}
+		}
 		return transportError(ctx, actx, err)
 	}
 	defer resp.Body.Close()
+	if wd != nil {
+		wd.reset(tm.FirstToken)
+	} else {
+		wd = newWatchdog(tm.Idle, tm.Idle, cancel)
+		defer wd.stop()
+	}
 	d.Pacer.Learn(resp.Header, g.clk.Now())
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -599,13 +618,13 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 	case c.Op != provider.OpChat && c.Stream:
 		perr = g.pumpRaw(actx, w, x, d, resp)
 	case c.Op != provider.OpChat:
-		perr = g.writeRaw(w, x, d, resp)
+		perr = g.writeRaw(actx, w, x, d, resp, wd)
 	case c.Stream && passthrough:
-		perr = g.pumpPassthrough(actx, cancel, w, x, d, resp, wantsUsage, tm)
+		perr = g.pumpPassthrough(actx, w, x, d, resp, wantsUsage, wd)
 	case c.Stream:
-		perr = g.pumpTranslated(actx, cancel, w, x, d, resp, tm)
+		perr = g.pumpTranslated(actx, w, x, d, resp, wd)
 	default:
-		perr = g.writeUnary(w, x, d, resp, passthrough)
+		perr = g.writeUnary(actx, w, x, d, resp, passthrough, wd)
 	}
 	if perr == nil {
 		d.latency.observe(g.clk.Now().Sub(sent))
@@ -707,9 +726,12 @@ func rewriteModel(body []byte, f provider.Format, model string) ([]byte, error) 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // readBody reads a complete upstream body, bounded.
-func (g *Gateway) readBody(r io.Reader, buf *bytes.Buffer) *provider.Error {
+func (g *Gateway) readBody(ctx context.Context, r io.Reader, buf *bytes.Buffer, wd *watchdog) *provider.Error {
 	n, err := buf.ReadFrom(io.LimitReader(r, g.opts.MaxResponseBytes+1))
 	if err != nil {
+		if wd.timedOut.Load() || ctx.Err() != nil {
+			return wd.streamErr(ctx, err)
+		}
 		return &provider.Error{Kind: provider.KindBadGateway, Message: "the upstream connection broke while sending its answer", Cause: err}
 	}
 	if n > g.opts.MaxResponseBytes {
@@ -719,11 +741,11 @@ func (g *Gateway) readBody(r io.Reader, buf *bytes.Buffer) *provider.Error {
 }
 
 // writeUnary reads a complete answer and writes it in the client's format.
-func (g *Gateway) writeUnary(w http.ResponseWriter, x *exchange, d *Deployment, resp *http.Response, passthrough bool) *provider.Error {
+func (g *Gateway) writeUnary(ctx context.Context, w http.ResponseWriter, x *exchange, d *Deployment, resp *http.Response, passthrough bool, wd *watchdog) *provider.Error {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
-	if perr := g.readBody(resp.Body, buf); perr != nil {
+	if perr := g.readBody(ctx, resp.Body, buf, wd); perr != nil {
 		return perr
 	}
 	u := d.Upstream
@@ -775,11 +797,11 @@ func garbage(u *Upstream, body []byte) *provider.Error {
 }
 
 // writeRaw forwards a non-chat answer (embeddings, responses) unchanged.
-func (g *Gateway) writeRaw(w http.ResponseWriter, x *exchange, d *Deployment, resp *http.Response) *provider.Error {
+func (g *Gateway) writeRaw(ctx context.Context, w http.ResponseWriter, x *exchange, d *Deployment, resp *http.Response, wd *watchdog) *provider.Error {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
-	if perr := g.readBody(resp.Body, buf); perr != nil {
+	if perr := g.readBody(ctx, resp.Body, buf, wd); perr != nil {
 		return perr
 	}
 	x.usage, _ = d.Upstream.Pass.ResponseUsage(buf.Bytes())
@@ -844,7 +866,7 @@ func (g *Gateway) estimateUsage(x *exchange, d *Deployment) {
 
 // admission describes x for governance.
 func (g *Gateway) admission(x *exchange, chain []*Deployment) *Admission {
-	a := &Admission{Principal: x.c.Principal, Model: x.c.Model, Stream: x.c.Stream}
+	a := &Admission{Principal: x.c.Principal, Model: x.c.Model, Op: x.c.Op, Stream: x.c.Stream}
 	if len(chain) > 0 {
 		a.PriceModel, a.Provider = chain[0].Model, chain[0].Upstream.Name
 	}

@@ -29,6 +29,7 @@ type Authenticator interface {
 type Admission struct {
 	Principal *Principal // nil for master-key or open requests
 	Model     string     // as asked
+	Op        provider.Op
 	// PriceModel and Provider are the first route's upstream model and
 	// provider, used for the worst-case cost.
 	PriceModel string

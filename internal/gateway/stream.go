@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/sse"
 )
@@ -42,6 +41,13 @@ func newWatchdog(first, idle time.Duration, cancel context.CancelFunc) *watchdog
 func (w *watchdog) tick() {
 	if w.t != nil && w.idle > 0 {
 		w.t.Reset(w.idle)
+	}
+}
+
+// reset arms the next deadline (the first token after the headers).
+func (w *watchdog) reset(d time.Duration) {
+	if w.t != nil && d > 0 {
+		w.t.Reset(d)
 	}
 }
 
@@ -88,11 +94,9 @@ func (g *Gateway) commitStream(w http.ResponseWriter, x *exchange, d *Deployment
 // pumpPassthrough copies an upstream stream in the client's own format event
 // by event, untouched, flushing each. Events before the first content event
 // are held back so that a failure there can still be retried elsewhere.
-func (g *Gateway) pumpPassthrough(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter,
-	x *exchange, d *Deployment, resp *http.Response, wantsUsage bool, tm config.Timeouts) *provider.Error {
+func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
+	x *exchange, d *Deployment, resp *http.Response, wantsUsage bool, wd *watchdog) *provider.Error {
 	u := d.Upstream
-	wd := newWatchdog(tm.FirstToken, tm.Idle, cancel)
-	defer wd.stop()
 	rc := http.NewResponseController(w)
 	rd := sse.NewReader(resp.Body)
 	var (
@@ -187,15 +191,13 @@ func (s *switchWriter) Write(p []byte) (int, error) {
 
 // pumpTranslated decodes an upstream stream into canonical events and
 // re-encodes them in the client's format.
-func (g *Gateway) pumpTranslated(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter,
-	x *exchange, d *Deployment, resp *http.Response, tm config.Timeouts) *provider.Error {
+func (g *Gateway) pumpTranslated(ctx context.Context, w http.ResponseWriter,
+	x *exchange, d *Deployment, resp *http.Response, wd *watchdog) *provider.Error {
 	u := d.Upstream
 	req, err := x.canonical()
 	if err != nil {
 		return provider.AsError(err)
 	}
-	wd := newWatchdog(tm.FirstToken, tm.Idle, cancel)
-	defer wd.stop()
 	rc := http.NewResponseController(w)
 	sw := &switchWriter{}
 	enc := x.cc.NewStreamEncoder(sw, req)

@@ -52,8 +52,10 @@ func (u *Upstream) KeyHint() string {
 }
 
 // NewTransport returns the HTTP transport for one provider: pooled keep-alive
-// connections, the configured connect and response-header timeouts, and no
-// transparent compression (SSE must not be buffered by gzip).
+// connections, the configured connect timeout, and no transparent
+// compression (SSE must not be buffered by gzip). Response-header,
+// first-token and idle timeouts are the pipeline's (a non-streamed answer
+// sends its headers only when the whole answer is ready).
 func NewTransport(t config.Timeouts) *http.Transport {
 	d := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
 	return &http.Transport{
@@ -64,7 +66,6 @@ func NewTransport(t config.Timeouts) *http.Transport {
 		MaxIdleConnsPerHost:   512,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   t.Connect,
-		ResponseHeaderTimeout: t.ResponseHeader,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
 	}
