@@ -21,17 +21,17 @@ const (
 	KindPermission    Kind = "permission"       // 403: the key may not do this
 	KindNotFound      Kind = "not_found"        // 404: unknown model, path or resource
 	KindMethod        Kind = "method_not_allowed"
-	KindTimeout       Kind = "timeout"          // 504 (an upstream 408 too)
-	KindTooLarge      Kind = "too_large"        // 413: body over the limit
-	KindContextLength Kind = "context_length"   // 400 with code context_length_exceeded (413 when found locally)
-	KindRateLimited   Kind = "rate_limited"     // 429: transient
-	KindQuota         Kind = "quota_exhausted"  // 429 insufficient_quota: not transient
-	KindServer        Kind = "server"           // 500
-	KindBadGateway    Kind = "bad_gateway"      // 502: upstream garbage, our upstream key rejected
-	KindConnect       Kind = "connect"          // 502: could not reach the upstream
-	KindUnavailable   Kind = "unavailable"      // 503
-	KindOverloaded    Kind = "overloaded"       // 529 (503 on the OpenAI and Gemini surfaces)
-	KindCanceled      Kind = "canceled"         // 499: the client went away
+	KindTimeout       Kind = "timeout"         // 504 (an upstream 408 too)
+	KindTooLarge      Kind = "too_large"       // 413: body over the limit
+	KindContextLength Kind = "context_length"  // 400 with code context_length_exceeded (413 when found locally)
+	KindRateLimited   Kind = "rate_limited"    // 429: transient
+	KindQuota         Kind = "quota_exhausted" // 429 insufficient_quota: not transient
+	KindServer        Kind = "server"          // 500
+	KindBadGateway    Kind = "bad_gateway"     // 502: upstream garbage, our upstream key rejected
+	KindConnect       Kind = "connect"         // 502: could not reach the upstream
+	KindUnavailable   Kind = "unavailable"     // 503
+	KindOverloaded    Kind = "overloaded"      // 529 (503 on the OpenAI and Gemini surfaces)
+	KindCanceled      Kind = "canceled"        // 499: the client went away
 )
 
 // Status is the HTTP status a client sees for the kind.

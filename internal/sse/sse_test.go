@@ -11,7 +11,7 @@ import (
 
 type got struct {
 	name, data, id, raw string
-	hasData           bool
+	hasData             bool
 }
 
 func readAll(t testing.TB, r io.Reader, max int) ([]got, error) {

@@ -117,6 +117,11 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, open)
 }
 
+func TestGovernanceConformance(t *testing.T) {
+	requirePostgres(t)
+	storetest.RunGovernance(t, open)
+}
+
 func TestTablesLiveInTheSearchPathSchema(t *testing.T) {
 	s := open(t)
 	defer s.Close()
@@ -136,8 +141,9 @@ func TestTablesLiveInTheSearchPathSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(tables, ","); got != "requests,schema_migrations" {
-		t.Errorf("tables in %s = %q, want requests,schema_migrations", schema, got)
+	const want = "requests,schema_migrations,spend,teams,topups,virtual_keys"
+	if got := strings.Join(tables, ","); got != want {
+		t.Errorf("tables in %s = %q, want %s", schema, got, want)
 	}
 }
 

@@ -27,6 +27,8 @@ func open(t *testing.T) store.Store {
 
 func TestConformance(t *testing.T) { storetest.Run(t, open) }
 
+func TestGovernanceConformance(t *testing.T) { storetest.RunGovernance(t, open) }
+
 func TestOpenCreatesPrivateDirAndFile(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "nested", "data dir?#%")
 	path := filepath.Join(dir, sqlite.FileName)
