@@ -167,6 +167,12 @@ func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options) 
 		}
 		return 0
 	}
+	opts.MaxOutput = func(model string) int {
+		if m, ok := catalog.Lookup(model); ok {
+			return m.MaxOutput
+		}
+		return 0
+	}
 	opts.Policy = func(model string) gateway.ModelPolicy {
 		mc := cfg.Models[model]
 		if mc == nil {

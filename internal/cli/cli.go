@@ -39,6 +39,11 @@ func commands() []command {
 		{"validate", "check a config file and build everything without listening", runValidate},
 		{"mock", "run a fault-injecting mock provider (OpenAI, Anthropic, Gemini endpoints)", runMock},
 		{"logs", "show recent requests from the request log", runLogs},
+		{"keys", "create, list, show, update, revoke and delete virtual keys", runKeys},
+		{"teams", "create, list, show and update teams (shared budgets and limits)", runTeams},
+		{"topup", "add to a virtual key's prepaid balance", runTopUp},
+		{"usage", "report spend and tokens by key, team, model, provider or day", runUsage},
+		{"tokens", "count the tokens of a prompt or request for a model, offline", runTokens},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -13,9 +13,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmgate/llmgate/internal/admin"
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/gateway"
+	"github.com/llmgate/llmgate/internal/governance"
 	"github.com/llmgate/llmgate/internal/metrics"
+	"github.com/llmgate/llmgate/internal/pricing"
 	"github.com/llmgate/llmgate/internal/reqlog"
 	"github.com/llmgate/llmgate/internal/server"
 	"github.com/llmgate/llmgate/internal/store"
@@ -119,6 +122,11 @@ type App struct {
 	writer     *reqlog.Writer
 	stopWriter context.CancelFunc
 	writerDone chan struct{}
+	// Governor enforces virtual keys, limits and budgets; its Run loop
+	// (spend write-behind, budget webhooks) stops in Close.
+	Governor *governance.Governor
+	stopGov  context.CancelFunc
+	govDone  chan struct{}
 }
 
 // NewApp builds every component from cfg and starts the request-log writer.
@@ -144,7 +152,20 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		a.Metrics.Observe(r)
 		a.Log.Record(r)
 	})
-	p, err := buildParts(cfg, rec, gateway.Options{Logger: logger})
+	prices := pricing.New(cfg.Governance, logger)
+	var govStore governance.Store
+	if gs, ok := a.store.(governance.Store); ok {
+		govStore = gs
+	}
+	gov, err := governance.New(ctx, governance.Options{Store: govStore, Shared: cfg.Storage.Driver == "postgres",
+		Config: cfg.Governance, Prices: prices, Logger: logger})
+	if err != nil {
+		a.closeStore()
+		return nil, err
+	}
+	a.Governor = gov
+	a.Metrics.Register(gov.Collector())
+	p, err := buildParts(cfg, rec, gateway.Options{Logger: logger, Admitter: gov, Pricer: prices})
 	if err != nil {
 		a.closeStore()
 		return nil, err
@@ -163,6 +184,8 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		Metrics:      a.Metrics.Handler(),
 		Recorder:     rec,
 		Version:      Version,
+		Auth:         gov,
+		Admin:        adminHandler(gov, a.store, logger),
 	})
 	a.Handler = a.Server
 	wctx, stop := context.WithCancel(context.Background())
@@ -177,12 +200,32 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	} else {
 		close(a.writerDone)
 	}
+	gctx, stopGov := context.WithCancel(context.Background())
+	a.stopGov, a.govDone = stopGov, make(chan struct{})
+	go func() {
+		defer close(a.govDone)
+		if err := gov.Run(gctx); err != nil {
+			logger.Error("governance: stopping", "err", err)
+		}
+	}()
 	return a, nil
+}
+
+// adminHandler serves /admin/: keys and teams through gov, usage from st
+// when it can report it.
+func adminHandler(gov *governance.Governor, st store.Store, logger *slog.Logger) http.Handler {
+	o := admin.Options{Keys: gov, Teams: gov, Logger: logger}
+	if u, ok := st.(store.UsageReporter); ok {
+		o.Usage = u
+	}
+	return admin.New(o)
 }
 
 // Close drains the request log (nothing recorded is lost) and closes the
 // store. ctx bounds the drain.
 func (a *App) Close(ctx context.Context) {
+	a.stopGov() // writes in-memory spend and delivers queued budget webhooks
+	<-a.govDone
 	if a.writer != nil {
 		if err := a.writer.Close(ctx); err != nil {
 			a.logger.Error("request log: records still queued at shutdown were not written", "err", err)
@@ -191,6 +234,9 @@ func (a *App) Close(ctx context.Context) {
 	a.stopWriter()
 	<-a.writerDone
 	a.closeStore()
+	for _, u := range a.Router.Upstreams() {
+		u.Client.CloseIdleConnections()
+	}
 }
 
 func (a *App) closeStore() {

@@ -205,7 +205,8 @@ type exchange struct {
 	req    *provider.Request // canonical request, decoded once when needed
 	reqErr error
 
-	ticket    Ticket // governance reservation, settled in finish
+	ticket    Ticket        // governance reservation, settled in finish
+	paceWait  time.Duration // how long this attempt may wait for rate-limit capacity
 	attempts  int
 	replayed  bool // answered from the idempotency or stale cache
 	served    *Deployment
@@ -327,13 +328,14 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, c *Call) {
 func (g *Gateway) run(ctx context.Context, w http.ResponseWriter, x *exchange, chain []*Deployment) *provider.Error {
 	chain = order(chain, x.policy.Strategy, g.opts.Rand)
 	var (
-		lastErr   *provider.Error
-		tried     = make([]int, len(chain))  // attempts per deployment
-		dead      = make([]bool, len(chain)) // failed in a way a retry cannot fix, or out of retry budget
-		idx       = 0
-		wrapped   = false // the chain was walked past its end: every later attempt is a retry
-		retrySame = false
-		usedCtx   = false
+		lastErr    *provider.Error
+		tried      = make([]int, len(chain))  // attempts per deployment
+		dead       = make([]bool, len(chain)) // failed in a way a retry cannot fix, or out of retry budget
+		idx        = 0
+		wrapped    = false // the chain was walked past its end: every later attempt is a retry
+		retrySame  = false
+		usedCtx    = false
+		pacedSkips = 0
 	)
 	if x.policy.Hedge && !x.c.Stream && x.c.Op == provider.OpChat && len(chain) > 1 {
 		ok, perr, n := g.runHedged(ctx, w, x, chain[0], chain[1])
@@ -391,6 +393,12 @@ func (g *Gateway) run(ctx context.Context, w http.ResponseWriter, x *exchange, c
 		if tried[idx] == 0 {
 			d.Budget.OnRequest()
 		}
+		// Wait for rate-limit capacity only when no other route could take
+		// the request now (or after every route was found at its limit).
+		x.paceWait = g.opts.MaxQueueWait
+		if pacedSkips < len(chain) && hasAlternative(dead, idx) {
+			x.paceWait = 0
+		}
 		if x.attempts > 0 && (retrySame || wrapped) {
 			// A retry of a deployment already tried: back off first.
 			wait := g.opts.Backoff.Backoff(x.attempts-1, g.opts.Rand())
@@ -420,7 +428,10 @@ func (g *Gateway) run(ctx context.Context, w http.ResponseWriter, x *exchange, c
 			tried[idx]--
 			done(OutcomeIgnore)
 			lastErr = perr
-			dead[idx] = true
+			if x.paceWait > 0 {
+				dead[idx] = true // it could not get capacity even waiting
+			}
+			pacedSkips++
 			idx++
 			continue
 		}
@@ -482,6 +493,16 @@ func (g *Gateway) run(ctx context.Context, w http.ResponseWriter, x *exchange, c
 		lastErr = provider.Errorf(provider.KindTimeout, "the request deadline passed before any upstream answered")
 	}
 	return lastErr
+}
+
+// hasAlternative reports whether a deployment other than idx is still usable.
+func hasAlternative(dead []bool, idx int) bool {
+	for i, d := range dead {
+		if i != idx && !d {
+			return true
+		}
+	}
+	return false
 }
 
 // errPaced marks an attempt that pacing held back before any upstream call.
@@ -555,7 +576,7 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 	if err != nil {
 		return provider.AsError(err)
 	}
-	settle, err := d.Pacer.Wait(ctx, len(body)/4, g.opts.MaxQueueWait)
+	settle, err := d.Pacer.Wait(ctx, len(body)/4, x.paceWait)
 	if err != nil {
 		if ctx.Err() != nil {
 			return &provider.Error{Kind: provider.KindCanceled, Message: "the request ended while waiting for rate-limit capacity", Cause: err}
@@ -851,17 +872,19 @@ func (g *Gateway) writeError(w http.ResponseWriter, x *exchange, e *provider.Err
 	_, _ = w.Write(cc.EncodeError(e, x.c.RequestID))
 }
 
-// estimateUsage fills usage from local counts when the upstream reported none.
+// estimateUsage fills the token counts the upstream did not report from
+// local counts, keeping those it did.
 func (g *Gateway) estimateUsage(x *exchange, d *Deployment) {
-	if g.opts.Estimate != nil {
-		if req, err := x.canonical(); err == nil {
+	if x.usage.InputTokens == 0 && g.opts.Estimate != nil {
+		if req, err := x.canonical(); err == nil && req != nil {
 			x.usage.InputTokens = g.opts.Estimate(d.Model, req)
+			x.estimated = true
 		}
 	}
-	if g.opts.CountText != nil && x.text.Len() > 0 && x.usage.OutputTokens == 0 {
+	if x.usage.OutputTokens == 0 && g.opts.CountText != nil && x.text.Len() > 0 {
 		x.usage.OutputTokens = g.opts.CountText(d.Model, x.text.String())
+		x.estimated = true
 	}
-	x.estimated = true
 }
 
 // admission describes x for governance.

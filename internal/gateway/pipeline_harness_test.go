@@ -32,11 +32,11 @@ type upstreamSpec struct {
 	Opts mock.Options
 }
 
-// always scripts the same fault for every request.
-func always(f mock.Fault) func(int) *mock.Fault { return func(int) *mock.Fault { return &f } }
+// alwaysFault scripts the same fault for every request.
+func alwaysFault(f mock.Fault) func(int) *mock.Fault { return func(int) *mock.Fault { return &f } }
 
-// firstN scripts f for the first n requests and healthy answers after.
-func firstN(n int, f mock.Fault) func(int) *mock.Fault {
+// firstNFault scripts f for the first n requests and healthy answers after.
+func firstNFault(n int, f mock.Fault) func(int) *mock.Fault {
 	return func(i int) *mock.Fault {
 		if i <= n {
 			return &f
@@ -50,8 +50,8 @@ const baseResilience = `  retry: {base: 1ms, cap: 5ms, max_retry_wait: 3s}
   breaker: {failures: 3, window: 60s, recovery_timeout: 1s, half_open_requests: 1}
 `
 
-// gw is a fully wired gateway (cli.NewApp) in front of scripted mocks.
-type gw struct {
+// pipelineGW is a fully wired gateway (cli.NewApp) in front of scripted mocks.
+type pipelineGW struct {
 	t     *testing.T
 	URL   string
 	App   *cli.App
@@ -59,15 +59,15 @@ type gw struct {
 	hc    *http.Client
 }
 
-// startGateway serves one mock per spec on its own httptest server and a
+// startPipeline serves one mock per spec on its own httptest server and a
 // gateway built by cli.NewApp from YAML text naming them. resilience is
 // extra lines under resilience: (indented two spaces) and models the
 // models: block body. Everything stops when the test ends.
-func startGateway(t *testing.T, ups []upstreamSpec, resilience, models string) *gw {
+func startPipeline(t *testing.T, ups []upstreamSpec, resilience, models string) *pipelineGW {
 	t.Helper()
 	var y strings.Builder
 	fmt.Fprintf(&y, "storage: {data_dir: %q}\nrequest_log: {ring_size: 200}\nproviders:\n", t.TempDir())
-	g := &gw{t: t, Mocks: map[string]*mock.Mock{}}
+	g := &pipelineGW{t: t, Mocks: map[string]*mock.Mock{}}
 	for _, u := range ups {
 		o := u.Opts
 		if u.Script != nil {
@@ -114,10 +114,10 @@ func startGateway(t *testing.T, ups []upstreamSpec, resilience, models string) *
 }
 
 // count is the number of requests the named mock received.
-func (g *gw) count(name string) int { return g.Mocks[name].Count() }
+func (g *pipelineGW) count(name string) int { return g.Mocks[name].Count() }
 
 // counts is every mock's request count, by provider name.
-func (g *gw) counts() map[string]int {
+func (g *pipelineGW) counts() map[string]int {
 	out := map[string]int{}
 	for n, m := range g.Mocks {
 		out[n] = m.Count()
@@ -134,7 +134,7 @@ type clientReq struct {
 }
 
 // httpRequest builds the HTTP request a client of r.Format sends.
-func (g *gw) httpRequest(ctx context.Context, r clientReq) *http.Request {
+func (g *pipelineGW) httpRequest(ctx context.Context, r clientReq) *http.Request {
 	g.t.Helper()
 	text := r.Text
 	if text == "" {
@@ -171,8 +171,8 @@ func (g *gw) httpRequest(ctx context.Context, r clientReq) *http.Request {
 	return req
 }
 
-// reply is what a client got back.
-type reply struct {
+// clientReply is what a client got back.
+type clientReply struct {
 	Status  int
 	Header  http.Header
 	Body    []byte
@@ -180,7 +180,7 @@ type reply struct {
 }
 
 // do sends r and reads the whole answer.
-func (g *gw) do(r clientReq) reply {
+func (g *pipelineGW) do(r clientReq) clientReply {
 	g.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -194,11 +194,11 @@ func (g *gw) do(r clientReq) reply {
 	if err != nil {
 		g.t.Fatalf("reading the answer: %v", err)
 	}
-	return reply{Status: resp.StatusCode, Header: resp.Header, Body: b, Elapsed: time.Since(start)}
+	return clientReply{Status: resp.StatusCode, Header: resp.Header, Body: b, Elapsed: time.Since(start)}
 }
 
 // getJSON GETs path on the gateway and decodes the JSON answer into v.
-func (g *gw) getJSON(path string, v any) {
+func (g *pipelineGW) getJSON(path string, v any) {
 	g.t.Helper()
 	resp, err := g.hc.Get(g.URL + path)
 	if err != nil {
@@ -211,8 +211,8 @@ func (g *gw) getJSON(path string, v any) {
 	}
 }
 
-// logEntry is the part of a GET /logs record the tests read.
-type logEntry struct {
+// logRecord is the part of a GET /logs record the tests read.
+type logRecord struct {
 	ID           string `json:"id"`
 	Status       int    `json:"status"`
 	ErrorKind    string `json:"error_kind"`
@@ -227,12 +227,12 @@ type logEntry struct {
 // lastLog returns the newest request-log entry, waiting briefly for the
 // record (the gateway records when its handler returns, which may be just
 // after the client read the end of the body).
-func (g *gw) lastLog(requestID string) logEntry {
+func (g *pipelineGW) lastLog(requestID string) logRecord {
 	g.t.Helper()
-	var got logEntry
-	eventually(g.t, "the request log entry of "+requestID, func() bool {
+	var got logRecord
+	waitUntil(g.t, "the request log entry of "+requestID, func() bool {
 		var out struct {
-			Data []logEntry `json:"data"`
+			Data []logRecord `json:"data"`
 		}
 		g.getJSON("/logs?limit=20", &out)
 		for _, e := range out.Data {
@@ -246,8 +246,8 @@ func (g *gw) lastLog(requestID string) logEntry {
 	return got
 }
 
-// eventually polls cond for up to 5s.
-func eventually(t *testing.T, what string, cond func() bool) {
+// waitUntil polls cond for up to 5s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
@@ -258,17 +258,17 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// sseEvent is one event of a client stream, copied.
-type sseEvent struct {
+// clientEvent is one event of a client stream, copied.
+type clientEvent struct {
 	Name string
 	Data []byte
 }
 
-// readEvents splits a complete SSE body into events.
-func readEvents(t *testing.T, body []byte) []sseEvent {
+// readClientEvents splits a complete SSE body into events.
+func readClientEvents(t *testing.T, body []byte) []clientEvent {
 	t.Helper()
 	rd := sse.NewReader(bytes.NewReader(body))
-	var out []sseEvent
+	var out []clientEvent
 	for {
 		ev, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -280,13 +280,13 @@ func readEvents(t *testing.T, body []byte) []sseEvent {
 		if ev.IsComment() {
 			continue
 		}
-		out = append(out, sseEvent{Name: string(ev.Name), Data: bytes.Clone(ev.Data)})
+		out = append(out, clientEvent{Name: string(ev.Name), Data: bytes.Clone(ev.Data)})
 	}
 }
 
-// errorBody checks that b is an error in the client format's shape and
+// checkErrorBody checks that b is an error in the client format's shape and
 // returns its message.
-func errorBody(t *testing.T, format string, b []byte) string {
+func checkErrorBody(t *testing.T, format string, b []byte) string {
 	t.Helper()
 	var v struct {
 		Type  string `json:"type"`
@@ -318,9 +318,9 @@ func errorBody(t *testing.T, format string, b []byte) string {
 	return e.Message
 }
 
-// successBody checks that b is a complete chat answer in the client
+// checkSuccessBody checks that b is a complete chat answer in the client
 // format's shape with some text, and returns the text.
-func successBody(t *testing.T, format string, b []byte) string {
+func checkSuccessBody(t *testing.T, format string, b []byte) string {
 	t.Helper()
 	var text string
 	switch format {
@@ -369,10 +369,10 @@ func successBody(t *testing.T, format string, b []byte) string {
 	return text
 }
 
-// streamError reports whether events end with an error event in the
+// endsWithErrorEvent reports whether events end with an error event in the
 // client format's shape: OpenAI and Gemini a data event whose JSON has a
 // top-level "error"; Anthropic "event: error".
-func streamError(format string, evs []sseEvent) bool {
+func endsWithErrorEvent(format string, evs []clientEvent) bool {
 	if len(evs) == 0 {
 		return false
 	}
@@ -394,9 +394,9 @@ func streamError(format string, evs []sseEvent) bool {
 	return json.Unmarshal(last.Data, &v) == nil && v.Error != nil && v.Error.Message != ""
 }
 
-// contentEvents counts the events that carry answer text in the client
+// countContentEvents counts the events that carry answer text in the client
 // format.
-func contentEvents(format string, evs []sseEvent) int {
+func countContentEvents(format string, evs []clientEvent) int {
 	n := 0
 	for _, e := range evs {
 		switch format {

@@ -111,6 +111,20 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 		_ = rc.Flush()
 		pending = nil
 	}
+	// Whatever ends the stream (its end, a cut, an upstream error event, the
+	// client leaving), tokens the client received are counted.
+	defer func() {
+		if !x.committed {
+			return
+		}
+		if x.usage.OutputTokens == 0 && content > 0 {
+			x.usage.OutputTokens = content // about one token per delta
+			x.estimated = true
+		}
+		if x.usage.InputTokens == 0 {
+			g.estimateUsage(x, d)
+		}
+	}()
 	for {
 		ev, err := rd.Next()
 		if err != nil {
@@ -165,13 +179,6 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 			return &provider.Error{Kind: provider.KindCanceled, Message: "the client closed the request", Cause: err}
 		}
 		_ = rc.Flush()
-	}
-	if x.usage.OutputTokens == 0 && content > 0 {
-		x.usage.OutputTokens = content // about one token per delta
-		x.estimated = true
-	}
-	if x.usage.InputTokens == 0 {
-		g.estimateUsage(x, d)
 	}
 	return nil
 }

@@ -221,6 +221,7 @@ func IsContextLengthMessage(msg string) bool {
 
 var contextPhrases = []string{
 	"maximum context length",
+	"maximum model length",
 	"context length",
 	"context_length_exceeded",
 	"context window",
