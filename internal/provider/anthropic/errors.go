@@ -3,6 +3,7 @@ package anthropic
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/llmgate/llmgate/internal/jsonw"
 	"net/http"
 	"strconv"
 	"strings"
@@ -130,9 +131,9 @@ func appendErrorObject(dst []byte, e *provider.Error) []byte {
 		}
 	}
 	dst = append(dst, `{"type":"error","error":{"type":`...)
-	dst = appendString(dst, errorType(e))
+	dst = jsonw.AppendString(dst, errorType(e))
 	dst = append(dst, `,"message":`...)
-	dst = appendString(dst, msg)
+	dst = jsonw.AppendString(dst, msg)
 	return append(dst, '}')
 }
 
@@ -147,7 +148,7 @@ func (Client) EncodeError(e *provider.Error, requestID string) []byte {
 	if requestID == "" {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, requestID)
+		b = jsonw.AppendString(b, requestID)
 	}
 	return append(b, '}')
 }

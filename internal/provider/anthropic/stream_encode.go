@@ -2,6 +2,7 @@ package anthropic
 
 import (
 	"encoding/json"
+	"github.com/llmgate/llmgate/internal/jsonw"
 	"io"
 
 	"github.com/llmgate/llmgate/internal/provider"
@@ -97,7 +98,7 @@ func (e *StreamEncoder) Encode(ev provider.Event) error {
 		}
 		e.begin("content_block_delta", e.openIndex)
 		e.buf = append(e.buf, `,"delta":{"type":"text_delta","text":`...)
-		e.buf = appendString(e.buf, ev.Text)
+		e.buf = jsonw.AppendString(e.buf, ev.Text)
 		return e.end("}}")
 	case provider.EventThinking:
 		return e.encodeThinking(ev)
@@ -168,7 +169,7 @@ func (e *StreamEncoder) encodeThinking(ev provider.Event) error {
 	if ev.Text != "" {
 		e.begin("content_block_delta", e.openIndex)
 		e.buf = append(e.buf, `,"delta":{"type":"thinking_delta","thinking":`...)
-		e.buf = appendString(e.buf, ev.Text)
+		e.buf = jsonw.AppendString(e.buf, ev.Text)
 		if err := e.end("}}"); err != nil {
 			return err
 		}
@@ -177,7 +178,7 @@ func (e *StreamEncoder) encodeThinking(ev provider.Event) error {
 		e.signed = true
 		e.begin("content_block_delta", e.openIndex)
 		e.buf = append(e.buf, `,"delta":{"type":"signature_delta","signature":`...)
-		e.buf = appendString(e.buf, ev.Signature)
+		e.buf = jsonw.AppendString(e.buf, ev.Signature)
 		return e.end("}}")
 	}
 	return nil
@@ -218,9 +219,9 @@ func (e *StreamEncoder) startTool(pos int) error {
 	t.phase = toolLive
 	e.begin("content_block_start", e.openIndex)
 	e.buf = append(e.buf, `,"content_block":{"type":"tool_use","id":`...)
-	e.buf = appendString(e.buf, t.id)
+	e.buf = jsonw.AppendString(e.buf, t.id)
 	e.buf = append(e.buf, `,"name":`...)
-	e.buf = appendString(e.buf, t.name)
+	e.buf = jsonw.AppendString(e.buf, t.name)
 	if err := e.end(`,"input":{}}}`); err != nil {
 		return err
 	}
@@ -233,7 +234,7 @@ func (e *StreamEncoder) startTool(pos int) error {
 func (e *StreamEncoder) writeArgs(index int, fragment string) error {
 	e.begin("content_block_delta", index)
 	e.buf = append(e.buf, `,"delta":{"type":"input_json_delta","partial_json":`...)
-	e.buf = appendString(e.buf, fragment)
+	e.buf = jsonw.AppendString(e.buf, fragment)
 	return e.end("}}")
 }
 
@@ -275,9 +276,9 @@ func (e *StreamEncoder) writeMessageStart(id, model string) error {
 	}
 	e.buf = append(e.buf[:0], "event: message_start\ndata: "...)
 	e.buf = append(e.buf, `{"type":"message_start","message":{"id":`...)
-	e.buf = appendString(e.buf, messageID(e.newID, id))
+	e.buf = jsonw.AppendString(e.buf, messageID(e.newID, id))
 	e.buf = append(e.buf, `,"type":"message","role":"assistant","model":`...)
-	e.buf = appendString(e.buf, model)
+	e.buf = jsonw.AppendString(e.buf, model)
 	e.buf = append(e.buf, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":`...)
 	e.buf = appendInt(e.buf, nativeInput(e.usage))
 	e.buf = append(e.buf, `,"cache_creation_input_tokens":`...)
@@ -333,10 +334,10 @@ func (e *StreamEncoder) Close() error {
 	reason := clientStopReason(e.stopReason, len(e.tools) > 0)
 	e.buf = append(e.buf[:0], "event: message_delta\ndata: "...)
 	e.buf = append(e.buf, `{"type":"message_delta","delta":{"stop_reason":`...)
-	e.buf = appendString(e.buf, string(reason))
+	e.buf = jsonw.AppendString(e.buf, string(reason))
 	e.buf = append(e.buf, `,"stop_sequence":`...)
 	if reason == provider.StopSequence && e.stopSequence != "" {
-		e.buf = appendString(e.buf, e.stopSequence)
+		e.buf = jsonw.AppendString(e.buf, e.stopSequence)
 	} else {
 		e.buf = append(e.buf, "null"...)
 	}

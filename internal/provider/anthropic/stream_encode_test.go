@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/llmgate/llmgate/internal/jsonw"
 	"io"
 	"strings"
 	"testing"
@@ -284,7 +285,7 @@ func TestStreamEncoderWriteError(t *testing.T) {
 
 func TestAppendString(t *testing.T) {
 	for _, s := range []string{"", "plain", "quote \" back \\ slash", "ctl \x00\x01\x1f\t\r\n", "<html>&", "bad \xff utf8", "sep \u2028 \u2029", "emoji 🙂"} {
-		got := appendString(nil, s)
+		got := jsonw.AppendString(nil, s)
 		var back string
 		if err := json.Unmarshal(got, &back); err != nil {
 			t.Fatalf("%q: invalid JSON %s", s, got)

@@ -2,6 +2,7 @@ package gemini
 
 import (
 	"encoding/json"
+	"github.com/llmgate/llmgate/internal/jsonw"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -12,10 +13,10 @@ func FuzzAppendString(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		out := appendString(nil, s)
+		out := jsonw.AppendString(nil, s)
 		var back string
 		if err := json.Unmarshal(out, &back); err != nil {
-			t.Fatalf("appendString(%q) = %s: invalid JSON: %v", s, out, err)
+			t.Fatalf("jsonw.AppendString(%q) = %s: invalid JSON: %v", s, out, err)
 		}
 		want := strings.ToValidUTF8(s, "\uFFFD")
 		if !utf8.ValidString(s) {
@@ -24,7 +25,7 @@ func FuzzAppendString(f *testing.F) {
 			json.Unmarshal(b, &want)
 		}
 		if back != want {
-			t.Fatalf("appendString(%q) decodes to %q, want %q", s, back, want)
+			t.Fatalf("jsonw.AppendString(%q) decodes to %q, want %q", s, back, want)
 		}
 	})
 }

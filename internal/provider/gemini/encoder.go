@@ -1,6 +1,7 @@
 package gemini
 
 import (
+	"github.com/llmgate/llmgate/internal/jsonw"
 	"io"
 
 	"github.com/llmgate/llmgate/internal/provider"
@@ -143,13 +144,13 @@ func (e *streamEncoder) sep() {
 func (e *streamEncoder) appendTextPart(text, sig string, thought bool) {
 	e.sep()
 	e.buf = append(e.buf, `{"text":`...)
-	e.buf = appendString(e.buf, text)
+	e.buf = jsonw.AppendString(e.buf, text)
 	if thought {
 		e.buf = append(e.buf, `,"thought":true`...)
 	}
 	if sig != "" {
 		e.buf = append(e.buf, `,"thoughtSignature":`...)
-		e.buf = appendString(e.buf, sig)
+		e.buf = jsonw.AppendString(e.buf, sig)
 	}
 	e.buf = append(e.buf, '}')
 }
@@ -163,17 +164,17 @@ func (e *streamEncoder) appendPendingTool() {
 	e.buf = append(e.buf, `{"functionCall":{`...)
 	if e.toolID != "" {
 		e.buf = append(e.buf, `"id":`...)
-		e.buf = appendString(e.buf, e.toolID)
+		e.buf = jsonw.AppendString(e.buf, e.toolID)
 		e.buf = append(e.buf, ',')
 	}
 	e.buf = append(e.buf, `"name":`...)
-	e.buf = appendString(e.buf, e.toolName)
+	e.buf = jsonw.AppendString(e.buf, e.toolName)
 	e.buf = append(e.buf, `,"args":`...)
 	e.buf = append(e.buf, validObject(e.toolArgs)...)
 	e.buf = append(e.buf, '}')
 	if e.toolSig != "" {
 		e.buf = append(e.buf, `,"thoughtSignature":`...)
-		e.buf = appendString(e.buf, e.toolSig)
+		e.buf = jsonw.AppendString(e.buf, e.toolSig)
 	}
 	e.buf = append(e.buf, '}')
 }
@@ -203,11 +204,11 @@ func (e *streamEncoder) end(final bool) error {
 	}
 	if e.model != "" {
 		e.buf = append(e.buf, `,"modelVersion":`...)
-		e.buf = appendString(e.buf, e.model)
+		e.buf = jsonw.AppendString(e.buf, e.model)
 	}
 	if e.id != "" {
 		e.buf = append(e.buf, `,"responseId":`...)
-		e.buf = appendString(e.buf, e.id)
+		e.buf = jsonw.AppendString(e.buf, e.id)
 	}
 	e.buf = append(e.buf, "}\n\n"...)
 	_, err := e.w.Write(e.buf)

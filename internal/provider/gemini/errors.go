@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/llmgate/llmgate/internal/jsonw"
 	"net/http"
 	"strconv"
 	"strings"
@@ -343,9 +344,9 @@ func appendErrorBody(dst []byte, e *provider.Error, requestID string) []byte {
 	dst = append(dst, `{"error":{`...)
 	dst = appendIntField(dst, "code", status, true)
 	dst = append(dst, `,"message":`...)
-	dst = appendString(dst, msg)
+	dst = jsonw.AppendString(dst, msg)
 	dst = append(dst, `,"status":`...)
-	dst = appendString(dst, name)
+	dst = jsonw.AppendString(dst, name)
 	if e.RetryAfter > 0 || requestID != "" {
 		dst = append(dst, `,"details":[`...)
 		if e.RetryAfter > 0 {
@@ -358,7 +359,7 @@ func appendErrorBody(dst []byte, e *provider.Error, requestID string) []byte {
 		}
 		if requestID != "" {
 			dst = append(dst, `{"@type":"type.googleapis.com/google.rpc.RequestInfo","requestId":`...)
-			dst = appendString(dst, requestID)
+			dst = jsonw.AppendString(dst, requestID)
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')

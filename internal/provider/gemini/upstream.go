@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/llmgate/llmgate/internal/jsonw"
 	"io"
 	"net/http"
 	"net/url"
@@ -304,7 +305,7 @@ func toolResponse(tr *provider.ToolResult) json.RawMessage {
 	if tr.IsError {
 		key = `{"error":`
 	}
-	b := appendString(append(make([]byte, 0, len(text)+16), key...), text)
+	b := jsonw.AppendString(append(make([]byte, 0, len(text)+16), key...), text)
 	return append(b, '}')
 }
 

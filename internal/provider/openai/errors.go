@@ -3,6 +3,7 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/llmgate/llmgate/internal/jsonw"
 	"math"
 	"net/http"
 	"strconv"
@@ -45,9 +46,9 @@ func appendError(b []byte, e *provider.Error) []byte {
 		}
 	}
 	b = append(b, `{"error":{"message":`...)
-	b = appendString(b, msg)
+	b = jsonw.AppendString(b, msg)
 	b = append(b, `,"type":`...)
-	b = appendString(b, typ)
+	b = jsonw.AppendString(b, typ)
 	b = append(b, `,"param":`...)
 	b = appendNullableString(b, e.Param)
 	b = append(b, `,"code":`...)

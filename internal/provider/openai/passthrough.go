@@ -2,6 +2,7 @@ package openai
 
 import (
 	"bytes"
+	"github.com/llmgate/llmgate/internal/jsonw"
 	"slices"
 
 	"github.com/llmgate/llmgate/internal/jsonscan"
@@ -49,7 +50,7 @@ func (Passthrough) RewriteRequest(body []byte, model string, stream bool) (out [
 	var missing [][2][]byte // members to insert: key, value
 
 	if model != "" && !(hasModel && isString(modelM.Value, model)) {
-		v := appendString(nil, model)
+		v := jsonw.AppendString(nil, model)
 		if hasModel {
 			edits[n] = edit{modelM.Start, modelM.End, v}
 			n++

@@ -2,6 +2,7 @@ package openai
 
 import (
 	"crypto/rand"
+	"github.com/llmgate/llmgate/internal/jsonw"
 	"strconv"
 	"strings"
 
@@ -30,21 +31,21 @@ func (c Client) EncodeResponse(resp *provider.Response) ([]byte, error) {
 	}
 	b := make([]byte, 0, 256+text.Len()+thinking.Len())
 	b = append(b, `{"id":`...)
-	b = appendString(b, completionID(resp.ID))
+	b = jsonw.AppendString(b, completionID(resp.ID))
 	b = append(b, `,"object":"chat.completion","created":`...)
 	b = strconv.AppendInt(b, c.now().Unix(), 10)
 	b = append(b, `,"model":`...)
-	b = appendString(b, resp.Model)
+	b = jsonw.AppendString(b, resp.Model)
 	b = append(b, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
 	if text.Len() == 0 && len(toolCalls) > 0 {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, text.String())
+		b = jsonw.AppendString(b, text.String())
 	}
 	b = append(b, `,"refusal":null`...)
 	if thinking.Len() > 0 {
 		b = append(b, `,"reasoning_content":`...)
-		b = appendString(b, thinking.String())
+		b = jsonw.AppendString(b, thinking.String())
 	}
 	if len(toolCalls) > 0 {
 		b = append(b, `,"tool_calls":[`...)
@@ -57,7 +58,7 @@ func (c Client) EncodeResponse(resp *provider.Response) ([]byte, error) {
 		b = append(b, ']')
 	}
 	b = append(b, `},"logprobs":null,"finish_reason":`...)
-	b = appendString(b, finishReason(resp.StopReason, len(toolCalls) > 0))
+	b = jsonw.AppendString(b, finishReason(resp.StopReason, len(toolCalls) > 0))
 	b = append(b, `}],"usage":`...)
 	b = appendUsage(b, resp.Usage)
 	return append(b, '}'), nil
@@ -66,15 +67,15 @@ func (c Client) EncodeResponse(resp *provider.Response) ([]byte, error) {
 // appendToolCall appends a complete tool call of a chat.completion message.
 func appendToolCall(b []byte, tc *provider.ToolCall, i int) []byte {
 	b = append(b, `{"id":`...)
-	b = appendString(b, toolCallID(tc.ID, i))
+	b = jsonw.AppendString(b, toolCallID(tc.ID, i))
 	b = append(b, `,"type":"function","function":{"name":`...)
-	b = appendString(b, tc.Name)
+	b = jsonw.AppendString(b, tc.Name)
 	b = append(b, `,"arguments":`...)
 	args := string(tc.Arguments)
 	if len(args) == 0 {
 		args = "{}"
 	}
-	b = appendString(b, args)
+	b = jsonw.AppendString(b, args)
 	return append(b, "}}"...)
 }
 

@@ -3,6 +3,7 @@ package openai
 import (
 	"errors"
 	"fmt"
+	"github.com/llmgate/llmgate/internal/jsonw"
 	"io"
 	"strconv"
 
@@ -70,7 +71,7 @@ func (e *streamEncoder) Encode(ev provider.Event) error {
 		e.ensureStarted()
 		e.appendChunk(func(b []byte) []byte {
 			b = append(b, `{"content":`...)
-			b = appendString(b, ev.Text)
+			b = jsonw.AppendString(b, ev.Text)
 			return append(b, '}')
 		}, "")
 	case provider.EventThinking:
@@ -80,7 +81,7 @@ func (e *streamEncoder) Encode(ev provider.Event) error {
 		e.ensureStarted()
 		e.appendChunk(func(b []byte) []byte {
 			b = append(b, `{"reasoning_content":`...)
-			b = appendString(b, ev.Text)
+			b = jsonw.AppendString(b, ev.Text)
 			return append(b, '}')
 		}, "")
 	case provider.EventToolCall:
@@ -92,9 +93,9 @@ func (e *streamEncoder) Encode(ev provider.Event) error {
 			b = append(b, `{"tool_calls":[{"index":`...)
 			b = strconv.AppendInt(b, int64(ev.ToolIndex), 10)
 			b = append(b, `,"id":`...)
-			b = appendString(b, toolCallID(ev.ToolID, ev.ToolIndex))
+			b = jsonw.AppendString(b, toolCallID(ev.ToolID, ev.ToolIndex))
 			b = append(b, `,"type":"function","function":{"name":`...)
-			b = appendString(b, ev.ToolName)
+			b = jsonw.AppendString(b, ev.ToolName)
 			return append(b, `,"arguments":""}}]}`...)
 		}, "")
 	case provider.EventToolArgs:
@@ -106,7 +107,7 @@ func (e *streamEncoder) Encode(ev provider.Event) error {
 			b = append(b, `{"tool_calls":[{"index":`...)
 			b = strconv.AppendInt(b, int64(ev.ToolIndex), 10)
 			b = append(b, `,"function":{"arguments":`...)
-			b = appendString(b, ev.Text)
+			b = jsonw.AppendString(b, ev.Text)
 			return append(b, `}}]}`...)
 		}, "")
 	case provider.EventUsage:
@@ -178,11 +179,11 @@ func (e *streamEncoder) start(id, model string) {
 	}
 	b := e.prefix[:0]
 	b = append(b, `{"id":`...)
-	b = appendString(b, completionID(id))
+	b = jsonw.AppendString(b, completionID(id))
 	b = append(b, `,"object":"chat.completion.chunk","created":`...)
 	b = strconv.AppendInt(b, e.created, 10)
 	b = append(b, `,"model":`...)
-	b = appendString(b, model)
+	b = jsonw.AppendString(b, model)
 	b = append(b, `,"choices":[`...)
 	e.choicesAt = len(b)
 	b = append(b, `{"index":0,"delta":`...)

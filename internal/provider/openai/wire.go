@@ -3,8 +3,8 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/llmgate/llmgate/internal/jsonw"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/llmgate/llmgate/internal/provider"
 )
@@ -130,62 +130,12 @@ func toolArguments(raw json.RawMessage) json.RawMessage {
 	return emptyArgs
 }
 
-// appendString appends s as a JSON string, escaping as encoding/json does
-// (without HTML escaping) and replacing invalid UTF-8 with U+FFFD.
-func appendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
 // appendNullableString appends s as a JSON string, or null when s is empty.
 func appendNullableString(dst []byte, s string) []byte {
 	if s == "" {
 		return append(dst, "null"...)
 	}
-	return appendString(dst, s)
+	return jsonw.AppendString(dst, s)
 }
 
 // marshal encodes v without HTML escaping and without a trailing newline.
