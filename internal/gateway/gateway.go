@@ -558,6 +558,9 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 		if derr != nil {
 			return provider.AsError(derr)
 		}
+		if perr := req.Portable(u.Format); perr != nil {
+			return perr
+		}
 		body, err = u.Codec.EncodeRequest(req, d.Model)
 	}
 	if err != nil {

@@ -112,6 +112,36 @@ type Part struct {
 	ToolResult *ToolResult
 }
 
+// FileIDScheme prefixes Media.URL for a reference to a file uploaded to
+// OpenAI (a file_id), which no other provider can read.
+const FileIDScheme = "openai-file:"
+
+// Portable reports whether req can be sent to an upstream of format f: an
+// OpenAI file_id reference or audio input can only go to OpenAI-format
+// upstreams. The error is a KindBadRequest saying what to change.
+func (r *Request) Portable(f Format) *Error {
+	if f == FormatOpenAI {
+		return nil
+	}
+	for mi := range r.Messages {
+		for pi := range r.Messages[mi].Parts {
+			p := &r.Messages[mi].Parts[pi]
+			if p.Media == nil {
+				continue
+			}
+			switch {
+			case len(p.Media.URL) >= len(FileIDScheme) && p.Media.URL[:len(FileIDScheme)] == FileIDScheme:
+				return &Error{Kind: KindBadRequest, Param: "messages",
+					Message: "an OpenAI file_id cannot be sent to a " + string(f) + " upstream: send the file's content inline (file_data) instead"}
+			case len(p.Media.MediaType) >= 6 && p.Media.MediaType[:6] == "audio/":
+				return &Error{Kind: KindBadRequest, Param: "messages",
+					Message: "audio input cannot be sent to a " + string(f) + " upstream: route this model to an OpenAI audio model"}
+			}
+		}
+	}
+	return nil
+}
+
 // Media is inline (base64) or referenced (URL) binary content.
 type Media struct {
 	MediaType string // e.g. image/png, application/pdf

@@ -11,7 +11,7 @@ import (
 
 // FileIDPrefix marks a Media.URL that names a file uploaded to OpenAI
 // (a file part with file_id) rather than an http(s) URL.
-const FileIDPrefix = "openai-file:"
+const FileIDPrefix = provider.FileIDScheme
 
 // emptySchema is the parameters schema of a tool that declares none.
 var emptySchema = json.RawMessage(`{"type":"object","properties":{}}`)
