@@ -422,6 +422,17 @@ func (g *Gateway) run(ctx context.Context, w http.ResponseWriter, x *exchange, c
 			d.Upstream.health.record(true, "", g.clk.Now())
 			return nil
 		}
+		if errors.Is(perr, errUnservable) {
+			// This route cannot take the request at all; no upstream call
+			// was made. Another route might.
+			x.attempts--
+			tried[idx]--
+			done(OutcomeIgnore)
+			lastErr = perr
+			dead[idx] = true
+			idx++
+			continue
+		}
 		if errors.Is(perr, errPaced) {
 			// Held back locally by pacing: no upstream call was made.
 			x.attempts--
@@ -505,6 +516,10 @@ func hasAlternative(dead []bool, idx int) bool {
 	return false
 }
 
+// errUnservable marks a route that cannot take the request (its format
+// lacks what the request needs); no upstream call was made.
+var errUnservable = errors.New("route cannot serve this request")
+
 // errPaced marks an attempt that pacing held back before any upstream call.
 var errPaced = errors.New("held back by pacing")
 
@@ -547,7 +562,7 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 		body, err = u.Codec.EncodeRequest(trimmed, d.Model)
 	case c.Op != provider.OpChat:
 		if u.Format != c.Format {
-			return &provider.Error{Kind: provider.KindBadRequest, Param: "model",
+			return &provider.Error{Kind: provider.KindBadRequest, Param: "model", Cause: errUnservable,
 				Message: fmt.Sprintf("%s requests are served only by %s-type providers, and model %q routes to %s (%s)", c.Op, c.Format, c.Model, u.Name, u.Format)}
 		}
 		body, err = rewriteModel(c.Body, c.Format, d.Model)
@@ -559,6 +574,7 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 			return provider.AsError(derr)
 		}
 		if perr := req.Portable(u.Format); perr != nil {
+			perr.Cause = errUnservable
 			return perr
 		}
 		body, err = u.Codec.EncodeRequest(req, d.Model)
