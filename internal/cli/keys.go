@@ -208,7 +208,11 @@ func parseExpiry(s string, now time.Time) (governance.Expiry, error) {
 		}
 	}
 	if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return governance.Expiry{Time: now.UTC().Add(d).Truncate(time.Second)}, nil
+		t := now.UTC().Add(d)
+		if r := t.Truncate(time.Second); !r.Equal(t) { // whole seconds, never earlier than asked
+			t = r.Add(time.Second)
+		}
+		return governance.Expiry{Time: t}, nil
 	}
 	if t, err := time.Parse("2006-01-02", s); err == nil {
 		return governance.Expiry{Time: t}, nil
@@ -794,8 +798,12 @@ func printTeam(w io.Writer, t *governance.TeamInfo) {
 		if b.ResetsAt != nil {
 			resets = "resets " + b.ResetsAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "budget:\t%s %s: %s spent, %s in flight, %s left (%s)\n", money(b.LimitUSD), b.Period,
-			money(b.SpentUSD), money(b.ReservedUSD), money(b.RemainingUSD), resets)
+		soft := ""
+		if t.SoftBudget > 0 {
+			soft = fmt.Sprintf(", warns at %g%%", t.SoftBudget*100)
+		}
+		fmt.Fprintf(tw, "budget:\t%s %s: %s spent, %s in flight, %s left (%s%s)\n", money(b.LimitUSD), b.Period,
+			money(b.SpentUSD), money(b.ReservedUSD), money(b.RemainingUSD), resets, soft)
 	} else {
 		fmt.Fprintf(tw, "budget:\tnone\n")
 	}

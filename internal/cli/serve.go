@@ -165,6 +165,7 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	}
 	a.Governor = gov
 	a.Metrics.Register(gov.Collector())
+	prices.OnUnpriced = gov.CountUnpriced
 	p, err := buildParts(cfg, rec, gateway.Options{Logger: logger, Admitter: gov, Pricer: prices})
 	if err != nil {
 		a.closeStore()

@@ -61,9 +61,6 @@ OpenAI models get a real tokenizer count; other models an estimate.
 	how := "estimate: no offline tokenizer for this model; the provider's count may differ by 10-20%"
 	if res.Exact {
 		how = "tokenizer " + res.Encoding
-		if res.Kind == "request" {
-			how += "; tools and images are estimated"
-		}
 	}
 	fmt.Fprintf(env.Stdout, "%d tokens (%s, model %s, %s)\n", res.Tokens, res.Kind, res.Model, how)
 	return exitOK

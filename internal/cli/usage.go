@@ -126,13 +126,13 @@ func printUsage(w io.Writer, rep *admin.UsageReport) {
 	}
 	fmt.Fprintf(w, "Usage by %s, %s\n\n", rep.GroupBy, span)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tNAME\tREQUESTS\tERRORS\tINPUT\tOUTPUT\tCACHED\tCOST\t")
+	fmt.Fprintln(tw, "GROUP\tNAME\tREQUESTS\tERRORS\tINPUT\tOUTPUT\tCACHED\tCOST")
 	row := func(r admin.UsageRow) {
 		group := r.Group
 		if group == "" {
 			group = "(none)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t\n", group, r.Name, r.Requests, r.Errors, r.InputTokens,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", group, r.Name, r.Requests, r.Errors, r.InputTokens,
 			r.OutputTokens, r.CachedTokens, fmt.Sprintf("$%.6f", r.CostUSD))
 	}
 	for _, r := range rep.Rows {

@@ -79,7 +79,10 @@ func errorTypeCode(e *provider.Error) (typ, code string) {
 	case provider.KindAuth:
 		return "authentication_error", "invalid_api_key"
 	case provider.KindPayment:
-		return "billing_error", "insufficient_balance"
+		if code == "" {
+			code = "insufficient_balance"
+		}
+		return "billing_error", code
 	case provider.KindPermission:
 		return "permission_error", code
 	case provider.KindNotFound:

@@ -1,0 +1,365 @@
+package governance
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/catalog"
+	"github.com/llmgate/llmgate/internal/gateway"
+	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// Spend counter scopes.
+const (
+	scopeKey     = "key"
+	scopeTeam    = "team"
+	scopeBalance = "balance"
+	scopeGlobal  = "global"
+)
+
+// settleTimeout bounds writing a settlement to a shared ledger.
+const settleTimeout = 10 * time.Second
+
+// nanos converts USD to the ledger's nano-dollars.
+func nanos(usd float64) int64 { return int64(math.Round(usd * store.NanosPerUSD)) }
+
+// usd converts nano-dollars to USD.
+func usd(n int64) float64 { return float64(n) / store.NanosPerUSD }
+
+// fmtUSD formats an amount for messages: "$12.5", "$0.000063".
+func fmtUSD(v float64) string {
+	return "$" + strconv.FormatFloat(math.Round(v*1e6)/1e6, 'f', -1, 64)
+}
+
+// holdInfo says what a hold is for, to word a refusal and to notice a
+// soft budget being passed.
+type holdInfo struct {
+	kind   string // budget, balance, team_budget, spend_guard
+	scope  string // key or team, for soft-budget events
+	key    *store.Key
+	team   *store.Team
+	period Period
+	limit  int64   // nano-dollars (0 for balances)
+	soft   float64 // share of limit that warns; 0: none
+	guard  string  // hourly or daily, for the spend guard
+}
+
+// ticket is an admitted request's reservation. Settle is safe to call from
+// any goroutine, once; later calls do nothing.
+type ticket struct {
+	g       *Governor
+	header  http.Header
+	taken   []taken
+	holds   []store.Hold
+	info    []holdInfo
+	settled atomic.Bool
+}
+
+func (t *ticket) Header() http.Header { return t.header }
+
+// noTicket is the ticket of a request governance holds nothing for.
+type noTicket struct{}
+
+func (noTicket) Header() http.Header                  { return nil }
+func (noTicket) Settle(provider.Usage, float64, bool) {}
+
+// Admit checks a request against its key's permissions and limits, its
+// team's, the unknown-price policy, the per-request cost cap and the spend
+// guard, and reserves its worst-case cost on every budget that applies.
+// Refusals are *provider.Error values that say what to do: 403 (model not
+// allowed, model not priced), 429 (RPM, TPM, requests in flight; with
+// Retry-After and X-RateLimit-* headers), 400 (worst case over
+// governance.max_request_cost), 402 (budget, balance or spend guard) and
+// 503 (the ledger is unreachable: budgets fail closed).
+func (g *Governor) Admit(ctx context.Context, a *gateway.Admission) (gateway.Ticket, error) {
+	now := g.clk.Now()
+	var (
+		k    *store.Key
+		team *store.Team
+	)
+	if a.Principal != nil {
+		if e, ok := a.Principal.Ref.(*keyEntry); ok {
+			k = e.key
+		}
+	}
+	if k != nil {
+		if !allowed(k.Models, a.Model) {
+			g.met.deny("model_not_allowed")
+			return nil, &provider.Error{Kind: provider.KindPermission, Code: "model_not_allowed", Param: "model",
+				Message: fmt.Sprintf("key %s may not use model %q; it may use: %s. Ask your gateway admin to allow it (llmgate keys update %s --models ...)",
+					describeKey(k), a.Model, strings.Join(k.Models, ", "), k.ID)}
+		}
+		var err error
+		if team, err = g.team(ctx, k.Team, now); err != nil {
+			return nil, g.unavailable(err)
+		}
+	}
+	if g.prices != nil {
+		if err := g.prices.Check(a.Provider, a.PriceModel); err != nil {
+			g.met.deny("unpriced")
+			return nil, err
+		}
+	}
+
+	var lims [2]rateLimits
+	n := 0
+	if k != nil {
+		if l := (rateLimits{key: k, rpm: k.RPM, tpm: k.TPM, maxParallel: k.MaxParallel}); l.any() {
+			lims[n] = l
+			n++
+		}
+	}
+	if team != nil {
+		if l := (rateLimits{team: team, rpm: team.RPM, tpm: team.TPM}); l.any() {
+			lims[n] = l
+			n++
+		}
+	}
+	costly := g.guarded || (k != nil && (k.BudgetUSD > 0 || k.Prepaid)) || (team != nil && team.BudgetUSD > 0)
+	if n == 0 && !costly {
+		return noTicket{}, nil
+	}
+
+	// Tokens decodes the body: only when a TPM limit or a cost needs it.
+	in, out, counted := 0, 0, false
+	tokens := func() {
+		if !counted && a.Tokens != nil {
+			in, out = a.Tokens()
+		}
+		counted = true
+	}
+	t := &ticket{g: g}
+	if n > 0 {
+		if lims[0].tpm > 0 || lims[1].tpm > 0 {
+			tokens()
+		}
+		t.taken = make([]taken, 0, n)
+		for i := range n {
+			tk := taken{st: g.limits.state(&lims[i]), limits: lims[i]}
+			if r := tk.take(now, in); r != nil {
+				h := rateHeaders(append(t.taken, tk))
+				t.undo()
+				g.met.deny(r.reason)
+				return nil, &provider.Error{Kind: provider.KindRateLimited, Code: "rate_limit_exceeded",
+					Message: r.msg, RetryAfter: max(r.wait, time.Second), Header: h}
+			}
+			t.taken = append(t.taken, tk)
+		}
+		t.header = rateHeaders(t.taken)
+	}
+	if !costly {
+		return t, nil
+	}
+
+	var worst int64
+	var price catalog.Price
+	priced := false
+	if g.prices != nil {
+		price, priced = g.prices.Price(a.Provider, a.PriceModel)
+	}
+	if priced {
+		tokens()
+		cost := price.Cost(provider.Usage{InputTokens: in, OutputTokens: out})
+		worst = nanos(cost)
+		if capUSD := g.cfg.MaxRequestCost; capUSD > 0 && cost > capUSD {
+			t.undo()
+			g.met.deny("cost_cap")
+			return nil, &provider.Error{Kind: provider.KindBadRequest, Code: "request_cost_too_high", Header: t.header,
+				Message: fmt.Sprintf("this request could cost up to %s (about %d input tokens and up to %d output tokens of %s), more than this gateway allows per request (governance.max_request_cost %s): lower max_tokens or shorten the prompt",
+					fmtUSD(cost), in, out, a.PriceModel, fmtUSD(capUSD))}
+		}
+	}
+	g.holds(t, k, team, now, worst)
+	if len(t.holds) == 0 {
+		return t, nil
+	}
+	states, refused, err := g.ledger.ReserveSpend(ctx, t.holds)
+	if err != nil {
+		t.undo()
+		return nil, g.unavailable(err)
+	}
+	if refused >= 0 {
+		t.undo()
+		info := &t.info[refused]
+		g.met.deny(info.kind)
+		return nil, &provider.Error{Kind: provider.KindPayment, Code: paymentCode(info.kind), Header: t.header,
+			Message: refusalMessage(info, &states[refused], worst, now)}
+	}
+	return t, nil
+}
+
+// holds lists the counters a request of worst cost reserves on.
+func (g *Governor) holds(t *ticket, k *store.Key, team *store.Team, now time.Time, worst int64) {
+	t.holds, t.info = make([]store.Hold, 0, 5), make([]holdInfo, 0, 5)
+	add := func(sk store.SpendKey, limit int64, credit bool, info holdInfo) {
+		t.holds = append(t.holds, store.Hold{SpendKey: sk, Amount: worst, Limit: limit, AgainstCredit: credit})
+		t.info = append(t.info, info)
+	}
+	if k != nil && k.BudgetUSD > 0 {
+		p := Period(k.BudgetPeriod)
+		lim := nanos(k.BudgetUSD)
+		add(store.SpendKey{Scope: scopeKey, Subject: k.ID, Start: p.Start(now)}, lim, false,
+			holdInfo{kind: "budget", scope: scopeKey, key: k, period: p, limit: lim, soft: k.SoftBudget})
+	}
+	if k != nil && k.Prepaid {
+		add(store.SpendKey{Scope: scopeBalance, Subject: k.ID, Start: store.Epoch}, 0, true,
+			holdInfo{kind: "balance", key: k, period: Total})
+	}
+	if team != nil && team.BudgetUSD > 0 {
+		p := Period(team.BudgetPeriod)
+		lim := nanos(team.BudgetUSD)
+		add(store.SpendKey{Scope: scopeTeam, Subject: team.Name, Start: p.Start(now)}, lim, false,
+			holdInfo{kind: "team_budget", scope: scopeTeam, team: team, key: k, period: p, limit: lim, soft: team.SoftBudget})
+	}
+	if v := g.cfg.SpendGuard.Hourly; v > 0 {
+		lim := nanos(v)
+		add(store.SpendKey{Scope: scopeGlobal, Subject: string(Hourly), Start: Hourly.Start(now)}, lim, false,
+			holdInfo{kind: "spend_guard", period: Hourly, limit: lim, guard: "hourly"})
+	}
+	if v := g.cfg.SpendGuard.Daily; v > 0 {
+		lim := nanos(v)
+		add(store.SpendKey{Scope: scopeGlobal, Subject: string(Daily), Start: Daily.Start(now)}, lim, false,
+			holdInfo{kind: "spend_guard", period: Daily, limit: lim, guard: "daily"})
+	}
+}
+
+func paymentCode(kind string) string {
+	switch kind {
+	case "balance":
+		return "insufficient_balance"
+	case "spend_guard":
+		return "spend_guard_reached"
+	}
+	return "budget_exceeded"
+}
+
+// resets words when a period that started at start resets.
+func resets(p Period, start, now time.Time) string {
+	end := p.End(start)
+	if end.IsZero() {
+		return "It does not reset"
+	}
+	return fmt.Sprintf("It resets at %s (in %s)", end.Format(time.RFC3339), end.Sub(now).Round(time.Minute))
+}
+
+// refusalMessage says which budget refused, how much is left and when it
+// resets, and what to do.
+func refusalMessage(info *holdInfo, sp *store.Spend, worst int64, now time.Time) string {
+	left := usd(max(info.limit-sp.Spent-sp.Reserved, 0))
+	held := usd(sp.Reserved)
+	cost := usd(worst)
+	switch info.kind {
+	case "budget":
+		k := info.key
+		return fmt.Sprintf("key %s has used %s of its %s %s budget: %s left (%s more held by requests in flight), and this request could cost up to %s. %s; until then ask your gateway admin to raise it (llmgate keys update %s --budget N)",
+			describeKey(k), fmtUSD(usd(sp.Spent)), fmtUSD(k.BudgetUSD), info.period.noun(), fmtUSD(left), fmtUSD(held), fmtUSD(cost),
+			resets(info.period, sp.Start, now), k.ID)
+	case "balance":
+		k := info.key
+		bal := usd(max(sp.Credit-sp.Spent-sp.Reserved, 0))
+		return fmt.Sprintf("the prepaid balance of key %s is too low: %s left (%s more held by requests in flight) of %s topped up, and this request could cost up to %s. Top it up: llmgate topup %s --amount 10",
+			describeKey(k), fmtUSD(bal), fmtUSD(held), fmtUSD(usd(sp.Credit)), fmtUSD(cost), k.ID)
+	case "team_budget":
+		tm := info.team
+		return fmt.Sprintf("team %q has used %s of its %s %s budget: %s left (%s more held by requests in flight), and this request could cost up to %s. %s; until then ask your gateway admin to raise it (llmgate teams update %s --budget N)",
+			tm.Name, fmtUSD(usd(sp.Spent)), fmtUSD(tm.BudgetUSD), info.period.noun(), fmtUSD(left), fmtUSD(held), fmtUSD(cost),
+			resets(info.period, sp.Start, now), tm.Name)
+	}
+	return fmt.Sprintf("this gateway's %s spend cap is reached (governance.spend_guard.%s %s): %s spent and %s held by requests in flight this %s, and this request could cost up to %s. %s; an admin can raise the cap in the config",
+		info.guard, info.guard, fmtUSD(usd(info.limit)), fmtUSD(usd(sp.Spent)), fmtUSD(held),
+		map[string]string{"hourly": "hour", "daily": "day"}[info.guard], fmtUSD(cost), resets(info.period, sp.Start, now))
+}
+
+// unavailable is the refusal when the store or ledger cannot be reached:
+// budgets fail closed.
+func (g *Governor) unavailable(err error) error {
+	g.met.deny("unavailable")
+	g.log.Error("governance: ledger unavailable; refusing the request", "err", err)
+	return &provider.Error{Kind: provider.KindUnavailable, Cause: err,
+		Message: "llmgate could not check this request's budget: its store is unavailable; retry shortly"}
+}
+
+// undo gives back the rate-limit capacity a refused request took.
+func (t *ticket) undo() {
+	for i := range t.taken {
+		t.taken[i].undo()
+	}
+	t.taken = nil
+}
+
+// Settle replaces the reservation with the real cost (zero when not
+// priced), frees the request's rate-limit slot and charges its real
+// tokens; it notices a soft budget being passed. Only the first call
+// counts.
+func (t *ticket) Settle(u provider.Usage, cost float64, priced bool) {
+	if !t.settled.CompareAndSwap(false, true) {
+		return
+	}
+	g := t.g
+	now := g.clk.Now()
+	if len(t.taken) > 0 {
+		used := u.Total()
+		for i := range t.taken {
+			t.taken[i].settle(now, used)
+		}
+	}
+	if len(t.holds) == 0 {
+		return
+	}
+	var spend int64
+	if priced {
+		spend = nanos(cost)
+	}
+	sts := make([]store.Settlement, len(t.holds))
+	for i, h := range t.holds {
+		sts[i] = store.Settlement{SpendKey: h.SpendKey, Release: h.Amount, Spend: spend}
+	}
+	ctx := context.Background()
+	if g.mem == nil { // a database round trip: bound it
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, settleTimeout)
+		defer cancel()
+	}
+	states, err := g.ledger.SettleSpend(ctx, sts)
+	if err != nil {
+		g.log.Error("governance: settling a request's spend failed; its reservation stays held",
+			"err", err, "spend_usd", usd(spend))
+		return
+	}
+	for i := range t.info {
+		info := &t.info[i]
+		if info.soft <= 0 || info.limit <= 0 || spend == 0 {
+			continue
+		}
+		thr := int64(math.Round(info.soft * float64(info.limit)))
+		if after := states[i].Spent; after >= thr && after-spend < thr {
+			g.softBudget(info, &states[i], now)
+		}
+	}
+}
+
+// softBudget reports a key or team passing its soft budget: a warning, a
+// metric and, if configured, a webhook call.
+func (g *Governor) softBudget(info *holdInfo, sp *store.Spend, now time.Time) {
+	ev := BudgetEvent{Event: "budget.soft_limit", Scope: info.scope, Period: string(info.period),
+		SpentUSD: usd(sp.Spent), BudgetUSD: usd(info.limit), Threshold: info.soft, Time: now.UTC()}
+	if end := info.period.End(sp.Start); !end.IsZero() {
+		ev.ResetsAt = &end
+	}
+	if info.scope == scopeKey {
+		ev.ID, ev.Name, ev.Team = info.key.ID, info.key.Name, info.key.Team
+	} else {
+		ev.ID = info.team.Name
+	}
+	g.met.soft.WithLabelValues(info.scope).Inc()
+	g.log.Warn("budget passed its soft limit", "scope", ev.Scope, "id", ev.ID, "name", ev.Name,
+		"spent_usd", ev.SpentUSD, "budget_usd", ev.BudgetUSD, "threshold", ev.Threshold, "period", ev.Period)
+	g.notify.send(ev)
+}

@@ -1,0 +1,279 @@
+package governance
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// Rate limits (requests per minute, tokens per minute, requests in flight)
+// are enforced in process with token buckets: a bucket holds up to a
+// minute's allowance and refills continuously, so a key with an RPM of 60
+// may send 60 requests at once and then one a second. Time is a parameter,
+// so tests pass instants instead of sleeping.
+//
+// Tokens are charged in two steps: a request takes its estimated input
+// tokens when admitted (it must fit in the bucket, or the bucket must be
+// full when the estimate is larger than the whole allowance) and, when it
+// ends, the bucket is charged the difference to its real input plus output
+// tokens. The bucket may go negative then, which delays later requests:
+// over time a key never exceeds its TPM.
+
+// epsilon absorbs float rounding: a bucket refilled for exactly the time
+// one token takes holds that token.
+const epsilon = 1e-6
+
+// bucket is a token bucket whose capacity is a per-minute limit. Its zero
+// value is full.
+type bucket struct {
+	tokens float64
+	last   time.Time
+	limit  int // the limit of the last refill
+	init   bool
+}
+
+// refill brings b up to now for a limit per minute. A raised limit adds
+// its difference at once, so that raising a key's RPM lets it send more
+// right away.
+func (b *bucket) refill(now time.Time, limit int) {
+	c := float64(limit)
+	if !b.init {
+		b.tokens, b.last, b.limit, b.init = c, now, limit, true
+		return
+	}
+	if limit > b.limit {
+		b.tokens += float64(limit - b.limit)
+	}
+	b.limit = limit
+	if el := now.Sub(b.last); el > 0 {
+		b.tokens += el.Seconds() * c / 60
+		b.last = now
+	}
+	if b.tokens > c {
+		b.tokens = c
+	}
+}
+
+// until is how long until b holds n tokens, for a limit per minute.
+func (b *bucket) until(n float64, limit int) time.Duration {
+	need := n - b.tokens
+	if need <= 0 || limit <= 0 {
+		return 0
+	}
+	return time.Duration(math.Ceil(need * 60 / float64(limit) * float64(time.Second)))
+}
+
+// remaining is the whole tokens left, never negative.
+func (b *bucket) remaining() int { return max(int(math.Floor(b.tokens+epsilon)), 0) }
+
+// rateState is the rate-limit state of one key or team. It is safe for
+// concurrent use.
+type rateState struct {
+	mu       sync.Mutex // protects following
+	req, tok bucket
+	inflight int
+}
+
+// limiter holds the rate states of every key and team seen.
+type limiter struct {
+	keys  sync.Map // key id -> *rateState
+	teams sync.Map // team name -> *rateState
+}
+
+func (l *limiter) state(r *rateLimits) *rateState {
+	m, id := &l.keys, ""
+	if r.team != nil {
+		m, id = &l.teams, r.team.Name
+	} else {
+		id = r.key.ID
+	}
+	if v, ok := m.Load(id); ok {
+		return v.(*rateState)
+	}
+	v, _ := m.LoadOrStore(id, &rateState{})
+	return v.(*rateState)
+}
+
+func (l *limiter) forgetKey(id string) { l.keys.Delete(id) }
+
+// rateLimits are the limits of one key, or of a team when team is set, as
+// they stood when a request was admitted; 0 means none.
+type rateLimits struct {
+	key                   *store.Key
+	team                  *store.Team
+	rpm, tpm, maxParallel int
+}
+
+// who names the subject in messages: `key key_x "ci-bot"`, `team "platform"`.
+func (r *rateLimits) who() string {
+	if r.team != nil {
+		return fmt.Sprintf("team %q", r.team.Name)
+	}
+	return "key " + describeKey(r.key)
+}
+
+// fix is the command that raises the limits.
+func (r *rateLimits) fix() string {
+	if r.team != nil {
+		return "ask your gateway admin: llmgate teams update " + r.team.Name
+	}
+	return "ask your gateway admin: llmgate keys update " + r.key.ID
+}
+
+func (r *rateLimits) any() bool { return r.rpm > 0 || r.tpm > 0 || r.maxParallel > 0 }
+
+// taken is what one admitted request took from one subject.
+type taken struct {
+	st     *rateState
+	limits rateLimits
+	tokens float64 // tokens taken from the TPM bucket
+}
+
+// refusal says why a subject refused a request.
+type refusal struct {
+	reason string // rpm, tpm or parallel
+	msg    string
+	wait   time.Duration
+}
+
+// take admits one request estimated at est input tokens against st, or
+// says why not. Nothing is taken on refusal.
+func (t *taken) take(now time.Time, est int) *refusal {
+	st, l := t.st, &t.limits
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if l.maxParallel > 0 && st.inflight >= l.maxParallel {
+		return &refusal{reason: "parallel", wait: time.Second,
+			msg: l.who() + " already has " + strconv.Itoa(st.inflight) + " requests in flight, its limit (max_parallel " +
+				strconv.Itoa(l.maxParallel) + "): wait for one to finish, or " + l.fix() + " --max-parallel N"}
+	}
+	if l.rpm > 0 {
+		st.req.refill(now, l.rpm)
+		if st.req.tokens < 1-epsilon {
+			w := st.req.until(1, l.rpm)
+			return &refusal{reason: "rpm", wait: w,
+				msg: l.who() + " is over its rate limit of " + strconv.Itoa(l.rpm) + " requests per minute: retry in " +
+					fmtWait(w) + ", or " + l.fix() + " --rpm N"}
+		}
+	}
+	need := 0.0
+	if l.tpm > 0 {
+		st.tok.refill(now, l.tpm)
+		need = math.Min(float64(est), float64(l.tpm))
+		if st.tok.tokens < need-epsilon {
+			w := st.tok.until(need, l.tpm)
+			return &refusal{reason: "tpm", wait: w,
+				msg: l.who() + " is over its rate limit of " + strconv.Itoa(l.tpm) + " tokens per minute (this request needs about " +
+					strconv.Itoa(est) + "): retry in " + fmtWait(w) + ", or " + l.fix() + " --tpm N"}
+		}
+	}
+	if l.rpm > 0 {
+		st.req.tokens--
+	}
+	st.tok.tokens -= need
+	t.tokens = need
+	st.inflight++
+	return nil
+}
+
+// undo gives back what take took (a later check refused the request).
+func (t *taken) undo() {
+	st, l := t.st, &t.limits
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if l.rpm > 0 {
+		st.req.tokens = math.Min(st.req.tokens+1, float64(l.rpm))
+	}
+	if l.tpm > 0 {
+		st.tok.tokens = math.Min(st.tok.tokens+t.tokens, float64(l.tpm))
+	}
+	st.inflight--
+}
+
+// settle ends the request: frees its slot and charges the TPM bucket for
+// the real tokens used.
+func (t *taken) settle(now time.Time, used int) {
+	st, l := t.st, &t.limits
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.inflight--
+	if l.tpm > 0 {
+		st.tok.refill(now, l.tpm)
+		st.tok.tokens -= float64(used) - t.tokens
+	}
+}
+
+// Rate-limit response headers, as OpenAI sends them.
+const (
+	hLimitRequests     = "X-Ratelimit-Limit-Requests"
+	hLimitTokens       = "X-Ratelimit-Limit-Tokens"
+	hRemainingRequests = "X-Ratelimit-Remaining-Requests"
+	hRemainingTokens   = "X-Ratelimit-Remaining-Tokens"
+	hResetRequests     = "X-Ratelimit-Reset-Requests"
+	hResetTokens       = "X-Ratelimit-Reset-Tokens"
+)
+
+// rateHeaders describes the tightest of the subjects' limits: for requests
+// and for tokens, the subject with the fewest remaining.
+func rateHeaders(ts []taken) http.Header {
+	type snap struct {
+		limit int
+		b     bucket
+	}
+	var req, tok *snap
+	for i := range ts {
+		t := &ts[i]
+		if t.limits.rpm <= 0 && t.limits.tpm <= 0 {
+			continue
+		}
+		t.st.mu.Lock()
+		r, k := t.st.req, t.st.tok
+		t.st.mu.Unlock()
+		if t.limits.rpm > 0 && (req == nil || r.tokens < req.b.tokens) {
+			req = &snap{t.limits.rpm, r}
+		}
+		if t.limits.tpm > 0 && (tok == nil || k.tokens < tok.b.tokens) {
+			tok = &snap{t.limits.tpm, k}
+		}
+	}
+	if req == nil && tok == nil {
+		return nil
+	}
+	h := make(http.Header, 6)
+	if req != nil {
+		set(h, hLimitRequests, strconv.Itoa(req.limit))
+		set(h, hRemainingRequests, strconv.Itoa(req.b.remaining()))
+		set(h, hResetRequests, fmtReset(req.b.until(float64(req.limit), req.limit)))
+	}
+	if tok != nil {
+		set(h, hLimitTokens, strconv.Itoa(tok.limit))
+		set(h, hRemainingTokens, strconv.Itoa(tok.b.remaining()))
+		set(h, hResetTokens, fmtReset(tok.b.until(float64(tok.limit), tok.limit)))
+	}
+	return h
+}
+
+// set adds a canonical header without re-canonicalizing its name.
+func set(h http.Header, k, v string) { h[k] = []string{v} }
+
+// fmtReset formats a reset delay as OpenAI does ("1s", "6m0s", "20ms").
+func fmtReset(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+// fmtWait formats a wait for a message, in whole seconds (at least 1s).
+func fmtWait(d time.Duration) string {
+	s := max(int(math.Ceil(d.Seconds())), 1)
+	return strconv.Itoa(s) + "s"
+}

@@ -1,0 +1,523 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/llmgate/llmgate/internal/store"
+)
+
+// Governance rows (virtual keys, teams, spend counters, top-ups). Several
+// replicas share them: a reservation is one conditional UPDATE per counter
+// (spent + reserved + amount <= limit), which PostgreSQL re-checks against
+// the latest committed row once it holds the row lock, so no two replicas
+// can both take the last of a budget. Counters are locked in one global
+// order (scope, subject, start) so that transactions touching several never
+// deadlock.
+
+// nullTime is nil for the zero time, so "none" is stored as NULL.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func timeOrZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func jsonb(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+const keyColumns = `id, hash, hint, name, owner, team, models, rpm, tpm, max_parallel,
+	budget_usd, budget_period, soft_budget, prepaid, expires_at, revoked_at, metadata, created_at, updated_at`
+
+func keyArgs(k *store.Key) ([]any, error) {
+	models := k.Models
+	if models == nil {
+		models = []string{}
+	}
+	meta := k.Metadata
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	m, err := jsonb(models)
+	if err != nil {
+		return nil, err
+	}
+	md, err := jsonb(meta)
+	if err != nil {
+		return nil, err
+	}
+	return []any{k.ID, k.Hash, k.Hint, k.Name, k.Owner, k.Team, m, k.RPM, k.TPM, k.MaxParallel,
+		k.BudgetUSD, k.BudgetPeriod, k.SoftBudget, k.Prepaid, nullTime(k.ExpiresAt), nullTime(k.RevokedAt), md,
+		k.CreatedAt.UTC(), k.UpdatedAt.UTC()}, nil
+}
+
+func scanKey(r pgx.Row) (store.Key, error) {
+	var (
+		k                 store.Key
+		models, meta      []byte
+		expires, revoked  *time.Time
+		created, modified time.Time
+	)
+	if err := r.Scan(&k.ID, &k.Hash, &k.Hint, &k.Name, &k.Owner, &k.Team, &models, &k.RPM, &k.TPM, &k.MaxParallel,
+		&k.BudgetUSD, &k.BudgetPeriod, &k.SoftBudget, &k.Prepaid, &expires, &revoked, &meta, &created, &modified); err != nil {
+		return k, err
+	}
+	if err := json.Unmarshal(models, &k.Models); err != nil {
+		return k, fmt.Errorf("key %s models: %w", k.ID, err)
+	}
+	if err := json.Unmarshal(meta, &k.Metadata); err != nil {
+		return k, fmt.Errorf("key %s metadata: %w", k.ID, err)
+	}
+	k.ExpiresAt, k.RevokedAt = timeOrZero(expires), timeOrZero(revoked)
+	k.CreatedAt, k.UpdatedAt = created.UTC(), modified.UTC()
+	return k, nil
+}
+
+// CreateKey stores a new key; ErrConflict if its id or hash is taken.
+func (s *Store) CreateKey(ctx context.Context, k store.Key) error {
+	args, err := keyArgs(&k)
+	if err != nil {
+		return fmt.Errorf("postgres: create key: %w", err)
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO virtual_keys (`+keyColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+		ON CONFLICT DO NOTHING`, args...)
+	if err != nil {
+		return fmt.Errorf("postgres: create key %s: %w", k.ID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: key %s: %w", k.ID, store.ErrConflict)
+	}
+	return nil
+}
+
+func (s *Store) oneKey(ctx context.Context, where string, arg any) (store.Key, error) {
+	k, err := scanKey(s.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM virtual_keys WHERE `+where, arg))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return k, fmt.Errorf("postgres: key: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return k, fmt.Errorf("postgres: read key: %w", err)
+	}
+	return k, nil
+}
+
+// Key returns the key with that id, or ErrNotFound.
+func (s *Store) Key(ctx context.Context, id string) (store.Key, error) {
+	return s.oneKey(ctx, "id = $1", id)
+}
+
+// KeyByHash returns the key whose secret hashes to hash, or ErrNotFound.
+func (s *Store) KeyByHash(ctx context.Context, hash string) (store.Key, error) {
+	return s.oneKey(ctx, "hash = $1", hash)
+}
+
+// Keys returns the keys f selects, oldest first.
+func (s *Store) Keys(ctx context.Context, f store.KeyFilter) ([]store.Key, error) {
+	var w where
+	if f.Team != "" {
+		w.add("team = ?", f.Team)
+	}
+	if f.Owner != "" {
+		w.add("owner = ?", f.Owner)
+	}
+	if !f.IncludeRevoked {
+		w.add("revoked_at IS NULL")
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM virtual_keys`+w.String()+` ORDER BY created_at, id COLLATE "C"`, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list keys: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Key, error) { return scanKey(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list keys: %w", err)
+	}
+	if out == nil {
+		out = []store.Key{}
+	}
+	return out, nil
+}
+
+// UpdateKey replaces every field of the key with k's id except its hash,
+// hint and creation time; ErrNotFound if there is none.
+func (s *Store) UpdateKey(ctx context.Context, k store.Key) error {
+	args, err := keyArgs(&k)
+	if err != nil {
+		return fmt.Errorf("postgres: update key: %w", err)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE virtual_keys SET name = $1, owner = $2, team = $3, models = $4, rpm = $5, tpm = $6,
+		max_parallel = $7, budget_usd = $8, budget_period = $9, soft_budget = $10, prepaid = $11, expires_at = $12,
+		revoked_at = $13, metadata = $14, updated_at = $15 WHERE id = $16`,
+		append(args[3:17:17], args[18], k.ID)...)
+	if err != nil {
+		return fmt.Errorf("postgres: update key %s: %w", k.ID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: key %s: %w", k.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteKey removes the key; ErrNotFound if there is none. Its spend
+// counters and top-ups stay, as history.
+func (s *Store) DeleteKey(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM virtual_keys WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("postgres: delete key %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: key %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+const teamColumns = `name, budget_usd, budget_period, soft_budget, rpm, tpm, metadata, created_at, updated_at`
+
+func scanTeam(r pgx.Row) (store.Team, error) {
+	var (
+		t    store.Team
+		meta []byte
+	)
+	if err := r.Scan(&t.Name, &t.BudgetUSD, &t.BudgetPeriod, &t.SoftBudget, &t.RPM, &t.TPM, &meta, &t.CreatedAt, &t.UpdatedAt); err != nil {
+		return t, err
+	}
+	if err := json.Unmarshal(meta, &t.Metadata); err != nil {
+		return t, fmt.Errorf("team %s metadata: %w", t.Name, err)
+	}
+	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
+	return t, nil
+}
+
+func teamMeta(t *store.Team) (string, error) {
+	m := t.Metadata
+	if m == nil {
+		m = map[string]string{}
+	}
+	return jsonb(m)
+}
+
+// CreateTeam stores a new team; ErrConflict if the name is taken.
+func (s *Store) CreateTeam(ctx context.Context, t store.Team) error {
+	meta, err := teamMeta(&t)
+	if err != nil {
+		return fmt.Errorf("postgres: create team: %w", err)
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO teams (`+teamColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT DO NOTHING`, t.Name, t.BudgetUSD, t.BudgetPeriod, t.SoftBudget, t.RPM, t.TPM, meta,
+		t.CreatedAt.UTC(), t.UpdatedAt.UTC())
+	if err != nil {
+		return fmt.Errorf("postgres: create team %s: %w", t.Name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: team %s: %w", t.Name, store.ErrConflict)
+	}
+	return nil
+}
+
+// Team returns the team with that name, or ErrNotFound.
+func (s *Store) Team(ctx context.Context, name string) (store.Team, error) {
+	t, err := scanTeam(s.pool.QueryRow(ctx, `SELECT `+teamColumns+` FROM teams WHERE name = $1`, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, fmt.Errorf("postgres: team %s: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return t, fmt.Errorf("postgres: read team: %w", err)
+	}
+	return t, nil
+}
+
+// Teams returns every team by name (byte order).
+func (s *Store) Teams(ctx context.Context) ([]store.Team, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+teamColumns+` FROM teams ORDER BY name COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list teams: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Team, error) { return scanTeam(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list teams: %w", err)
+	}
+	if out == nil {
+		out = []store.Team{}
+	}
+	return out, nil
+}
+
+// UpdateTeam replaces the team's limits and metadata; ErrNotFound if there
+// is none.
+func (s *Store) UpdateTeam(ctx context.Context, t store.Team) error {
+	meta, err := teamMeta(&t)
+	if err != nil {
+		return fmt.Errorf("postgres: update team: %w", err)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE teams SET budget_usd = $1, budget_period = $2, soft_budget = $3, rpm = $4, tpm = $5,
+		metadata = $6, updated_at = $7 WHERE name = $8`,
+		t.BudgetUSD, t.BudgetPeriod, t.SoftBudget, t.RPM, t.TPM, meta, t.UpdatedAt.UTC(), t.Name)
+	if err != nil {
+		return fmt.Errorf("postgres: update team %s: %w", t.Name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: team %s: %w", t.Name, store.ErrNotFound)
+	}
+	return nil
+}
+
+const spendCols = `scope, subject, start_at, spent, reserved, credit`
+
+func scanSpend(r pgx.Row) (store.Spend, error) {
+	var sp store.Spend
+	err := r.Scan(&sp.Scope, &sp.Subject, &sp.Start, &sp.Spent, &sp.Reserved, &sp.Credit)
+	sp.Start = sp.Start.UTC()
+	return sp, err
+}
+
+func compareSpendKey(a, b store.SpendKey) int {
+	return cmp.Or(cmp.Compare(a.Scope, b.Scope), cmp.Compare(a.Subject, b.Subject),
+		store.NormStart(a.Start).Compare(store.NormStart(b.Start)))
+}
+
+// lockOrder returns the indexes of keys in the global lock order.
+func lockOrder(n int, key func(i int) store.SpendKey) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return compareSpendKey(key(a), key(b)) })
+	return order
+}
+
+// errRefused rolls back a reservation that did not fit.
+var errRefused = errors.New("reservation refused")
+
+// ReserveSpend adds each hold's Amount to its counter's Reserved when every
+// counter stays within its limit, and changes nothing otherwise. It returns
+// the counters' states in the order of holds (after reserving, or as they
+// were when refused) and the index of the first hold that did not fit, -1
+// when all fit. It is one transaction of one round trip of statements.
+func (s *Store) ReserveSpend(ctx context.Context, holds []store.Hold) ([]store.Spend, int, error) {
+	if len(holds) == 0 {
+		return []store.Spend{}, -1, nil
+	}
+	order := lockOrder(len(holds), func(i int) store.SpendKey { return holds[i].SpendKey })
+	states := make([]store.Spend, len(holds))
+	refused := -1
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		for _, i := range order {
+			h := &holds[i]
+			b.Queue(`INSERT INTO spend (scope, subject, start_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+				h.Scope, h.Subject, store.NormStart(h.Start))
+		}
+		for _, i := range order {
+			h := &holds[i]
+			b.Queue(`UPDATE spend SET reserved = reserved + $1
+				WHERE scope = $2 AND subject = $3 AND start_at = $4
+				AND spent + reserved + $1 <= CASE WHEN $5 THEN credit ELSE $6 END
+				RETURNING `+spendCols, h.Amount, h.Scope, h.Subject, store.NormStart(h.Start), h.AgainstCredit, h.Limit)
+		}
+		br := tx.SendBatch(ctx, b)
+		for range order {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return err
+			}
+		}
+		for _, i := range order {
+			sp, err := scanSpend(br.QueryRow())
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				if refused < 0 || i < refused {
+					refused = i
+				}
+			case err != nil:
+				br.Close()
+				return err
+			default:
+				states[i] = sp
+			}
+		}
+		if err := br.Close(); err != nil {
+			return err
+		}
+		if refused >= 0 {
+			return errRefused
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errRefused):
+		keys := make([]store.SpendKey, len(holds))
+		for i := range holds {
+			keys[i] = holds[i].SpendKey
+		}
+		st, err := s.Spends(ctx, keys)
+		if err != nil {
+			return nil, -1, fmt.Errorf("postgres: reserve spend: %w", err)
+		}
+		return st, refused, nil
+	case err != nil:
+		return nil, -1, fmt.Errorf("postgres: reserve spend: %w", err)
+	}
+	return states, -1, nil
+}
+
+// SettleSpend applies each settlement (Reserved never goes below zero) and
+// returns the counters' new states in order.
+func (s *Store) SettleSpend(ctx context.Context, sts []store.Settlement) ([]store.Spend, error) {
+	if len(sts) == 0 {
+		return []store.Spend{}, nil
+	}
+	order := lockOrder(len(sts), func(i int) store.SpendKey { return sts[i].SpendKey })
+	states := make([]store.Spend, len(sts))
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		for _, i := range order {
+			st := &sts[i]
+			b.Queue(`INSERT INTO spend (scope, subject, start_at, spent) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (scope, subject, start_at) DO UPDATE SET
+					reserved = GREATEST(spend.reserved - $5, 0), spent = spend.spent + EXCLUDED.spent
+				RETURNING `+spendCols, st.Scope, st.Subject, store.NormStart(st.Start), st.Spend, st.Release)
+		}
+		br := tx.SendBatch(ctx, b)
+		for _, i := range order {
+			sp, err := scanSpend(br.QueryRow())
+			if err != nil {
+				br.Close()
+				return err
+			}
+			states[i] = sp
+		}
+		return br.Close()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: settle spend: %w", err)
+	}
+	return states, nil
+}
+
+// Spends returns the state of each counter in keys, in order (zeros for
+// counters never written).
+func (s *Store) Spends(ctx context.Context, keys []store.SpendKey) ([]store.Spend, error) {
+	out := make([]store.Spend, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	b := &pgx.Batch{}
+	for _, k := range keys {
+		b.Queue(`SELECT `+spendCols+` FROM spend WHERE scope = $1 AND subject = $2 AND start_at = $3`,
+			k.Scope, k.Subject, store.NormStart(k.Start))
+	}
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	for i, k := range keys {
+		sp, err := scanSpend(br.QueryRow())
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			sp = store.Spend{SpendKey: store.SpendKey{Scope: k.Scope, Subject: k.Subject, Start: store.NormStart(k.Start)}}
+		case err != nil:
+			return nil, fmt.Errorf("postgres: read spend: %w", err)
+		}
+		out[i] = sp
+	}
+	return out, nil
+}
+
+// SpendsSince returns every counter whose period started at or after since,
+// and every counter that never resets (period start at the epoch).
+func (s *Store) SpendsSince(ctx context.Context, since time.Time) ([]store.Spend, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+spendCols+` FROM spend WHERE start_at >= $1 OR start_at = $2
+		ORDER BY scope COLLATE "C", subject COLLATE "C", start_at`, since.UTC(), store.Epoch)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read spend: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Spend, error) { return scanSpend(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read spend: %w", err)
+	}
+	if out == nil {
+		out = []store.Spend{}
+	}
+	return out, nil
+}
+
+// PutSpent sets each counter's Spent to the given value (Reserved and
+// Credit are left alone).
+func (s *Store) PutSpent(ctx context.Context, sps []store.Spend) error {
+	if len(sps) == 0 {
+		return nil
+	}
+	order := lockOrder(len(sps), func(i int) store.SpendKey { return sps[i].SpendKey })
+	b := &pgx.Batch{}
+	for _, i := range order {
+		sp := &sps[i]
+		b.Queue(`INSERT INTO spend (scope, subject, start_at, spent) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (scope, subject, start_at) DO UPDATE SET spent = EXCLUDED.spent`,
+			sp.Scope, sp.Subject, store.NormStart(sp.Start), sp.Spent)
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
+	if err != nil {
+		return fmt.Errorf("postgres: put spend: %w", err)
+	}
+	return nil
+}
+
+// AddCredit records t and adds t.Amount to k's Credit in one transaction,
+// returning the counter's new state.
+func (s *Store) AddCredit(ctx context.Context, k store.SpendKey, t store.TopUp) (store.Spend, error) {
+	if t.ID == "" {
+		t.ID = store.NewID()
+	}
+	var sp store.Spend
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO topups (id, key_id, amount, note, time) VALUES ($1, $2, $3, $4, $5)`,
+			t.ID, t.KeyID, t.Amount, t.Note, t.Time.UTC()); err != nil {
+			return err
+		}
+		var err error
+		sp, err = scanSpend(tx.QueryRow(ctx, `INSERT INTO spend (scope, subject, start_at, credit) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (scope, subject, start_at) DO UPDATE SET credit = spend.credit + EXCLUDED.credit
+			RETURNING `+spendCols, k.Scope, k.Subject, store.NormStart(k.Start), t.Amount))
+		return err
+	})
+	if err != nil {
+		return sp, fmt.Errorf("postgres: add credit: %w", err)
+	}
+	return sp, nil
+}
+
+// TopUps returns a key's top-ups, oldest first.
+func (s *Store) TopUps(ctx context.Context, keyID string) ([]store.TopUp, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, key_id, amount, note, time FROM topups WHERE key_id = $1 ORDER BY time, seq`, keyID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list top-ups: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.TopUp, error) {
+		var t store.TopUp
+		err := r.Scan(&t.ID, &t.KeyID, &t.Amount, &t.Note, &t.Time)
+		t.Time = t.Time.UTC()
+		return t, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list top-ups: %w", err)
+	}
+	if out == nil {
+		out = []store.TopUp{}
+	}
+	return out, nil
+}
