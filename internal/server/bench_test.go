@@ -1,0 +1,296 @@
+package server_test
+
+// Benchmarks of the whole HTTP surface: the server's handler in front of the
+// gateway (ServeHTTP), and real HTTP over loopback next to a bare
+// httputil.ReverseProxy in front of the same upstream (Loopback). Run them
+// with
+//
+//	go test -run XXX -bench . -benchmem ./internal/server
+//
+// They build nothing unless a benchmark runs.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/cli"
+	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/mock"
+)
+
+// benchCanned is one upstream answer recorded from the mock.
+type benchCanned struct {
+	unary  []byte
+	events [][]byte
+}
+
+// benchUpstream answers OpenAI chat completions and Anthropic messages with
+// answers recorded once from the mock, so that the upstream costs next to
+// nothing: what the benchmarks measure is what sits in front of it.
+type benchUpstream struct {
+	openai, anthropic benchCanned
+}
+
+func newBenchUpstream(b *testing.B) *benchUpstream {
+	m := mock.New(mock.Options{MaxRecorded: -1})
+	rec := func(path, body string, h http.Header) []byte {
+		r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		for k, v := range h {
+			r.Header[k] = v
+		}
+		w := httptest.NewRecorder()
+		m.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			b.Fatalf("mock %s: HTTP %d: %s", path, w.Code, w.Body)
+		}
+		return w.Body.Bytes()
+	}
+	const msgs = `"messages":[{"role":"user","content":"Say hello to the benchmark"}]`
+	ah := http.Header{"Anthropic-Version": {"2023-06-01"}, "X-Api-Key": {"x"}}
+	u := &benchUpstream{}
+	u.openai.unary = rec("/v1/chat/completions", `{"model":"gpt-4o-mini",`+msgs+`}`, nil)
+	u.openai.events = splitEvents(rec("/v1/chat/completions",
+		`{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},`+msgs+`}`, nil))
+	u.anthropic.unary = rec("/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":64,`+msgs+`}`, ah)
+	u.anthropic.events = splitEvents(rec("/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,`+msgs+`}`, ah))
+	return u
+}
+
+// splitEvents cuts an SSE body after each blank line.
+func splitEvents(body []byte) [][]byte {
+	var out [][]byte
+	for len(body) > 0 {
+		i := bytes.Index(body, []byte("\n\n"))
+		if i < 0 {
+			return append(out, body)
+		}
+		out = append(out, body[:i+2])
+		body = body[i+2:]
+	}
+	return out
+}
+
+var streamTrue = []byte(`"stream":true`)
+
+func (u *benchUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	c := &u.openai
+	if r.URL.Path == "/v1/messages" {
+		c = &u.anthropic
+	}
+	if !bytes.Contains(body, streamTrue) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(c.unary)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	f := w.(http.Flusher)
+	for _, ev := range c.events {
+		_, _ = w.Write(ev)
+		f.Flush()
+	}
+}
+
+// benchApp is llmgate wired as llmgate serve wires it (cli.NewApp) in front
+// of upstream: gpt-4o-mini passes through to an openai provider and
+// gpt-via-claude is translated to an anthropic one. dataDir != "" persists
+// the request log to SQLite there, as the default configuration does.
+func benchApp(b *testing.B, upstream, dataDir string) *cli.App {
+	b.Helper()
+	persist := "request_log: {persist: false}"
+	if dataDir != "" {
+		persist = fmt.Sprintf("request_log: {persist: true}\nstorage: {data_dir: %q}", dataDir)
+	}
+	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
+%s
+providers:
+  oai: {type: openai, base_url: %s/v1, api_key: x, models: [gpt-4o-mini]}
+  ant: {type: anthropic, base_url: %s, api_key: x, models: [claude-sonnet-4-5]}
+models:
+  gpt-via-claude: {route: [ant/claude-sonnet-4-5]}
+`, persist, upstream, upstream)
+	cfg, err := config.Parse("bench.yaml", []byte(yaml), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	app, err := cli.NewApp(context.Background(), cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		app.Close(ctx)
+	})
+	return app
+}
+
+// benchBareProxy is the ceiling of bench/load: httputil.ReverseProxy with
+// a pooled transport, reading the request body before forwarding it.
+func benchBareProxy(upstream string) http.Handler {
+	u, _ := url.Parse(upstream)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 512
+	tr.DisableCompression = true
+	return &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(u)
+			b, _ := io.ReadAll(r.In.Body)
+			r.Out.Body = io.NopCloser(bytes.NewReader(b))
+			r.Out.ContentLength = int64(len(b))
+		},
+		Transport:     tr,
+		FlushInterval: -1,
+	}
+}
+
+// benchWriter is a ResponseWriter that counts what it is given, and keeps
+// it when keep is set.
+type benchWriter struct {
+	h    http.Header
+	code int
+	n    int
+	keep bool
+	buf  bytes.Buffer
+}
+
+func (w *benchWriter) Header() http.Header { return w.h }
+func (w *benchWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+func (w *benchWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	w.n += len(p)
+	if w.keep {
+		w.buf.Write(p)
+	}
+	return len(p), nil
+}
+func (w *benchWriter) Flush() {}
+
+func (w *benchWriter) reset() {
+	clear(w.h)
+	w.code, w.n = 0, 0
+	w.buf.Reset()
+}
+
+// benchRequest is one kind of client request.
+type benchRequest struct {
+	name string
+	path string
+	body string
+	want string // a substring of a correct answer
+}
+
+func benchRequests() []benchRequest {
+	const oai = `"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello to the benchmark"}]}`
+	return []benchRequest{
+		{"passthrough", "/v1/chat/completions", `{"model":"gpt-4o-mini","max_tokens":64,` + oai, `"Mock reply to: `},
+		{"passthrough-stream", "/v1/chat/completions", `{"model":"gpt-4o-mini","max_tokens":64,"stream":true,` + oai, "data: [DONE]"},
+		{"translated", "/v1/chat/completions", `{"model":"gpt-via-claude","max_tokens":64,` + oai, `"Mock reply to: `},
+		{"translated-stream", "/v1/chat/completions", `{"model":"gpt-via-claude","max_tokens":64,"stream":true,` + oai, "data: [DONE]"},
+	}
+}
+
+func (q benchRequest) new() *http.Request {
+	r, _ := http.NewRequest(http.MethodPost, "http://llmgate"+q.path, strings.NewReader(q.body))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Authorization", "Bearer sk-client")
+	return r
+}
+
+// BenchmarkServeHTTP measures llmgate's handler: request id, credentials,
+// the bounded body read, the model and stream fields, and the pipeline, with
+// the upstream on loopback. Building the inbound request costs about a
+// dozen of the allocations reported.
+func BenchmarkServeHTTP(b *testing.B) {
+	up := httptest.NewServer(newBenchUpstream(b))
+	b.Cleanup(up.Close)
+	app := benchApp(b, up.URL, "")
+	for _, q := range benchRequests() {
+		b.Run(q.name, func(b *testing.B) {
+			w := &benchWriter{h: http.Header{}, keep: true}
+			app.Handler.ServeHTTP(w, q.new())
+			if w.code != http.StatusOK || !strings.Contains(w.buf.String(), q.want) {
+				b.Fatalf("HTTP %d, want 200 with %q:\n%s", w.code, q.want, w.buf.String())
+			}
+			w.keep = false
+			b.ReportAllocs()
+			for b.Loop() {
+				w.reset()
+				app.Handler.ServeHTTP(w, q.new())
+			}
+		})
+	}
+}
+
+// BenchmarkLoopback sends real HTTP requests over loopback keep-alive
+// connections to the bare proxy and to llmgate (with the request log in
+// memory, and persisted to SQLite), each in front of the same canned
+// upstream. Every figure includes the client and the upstream, which run in
+// the same process: compare the targets with each other.
+func BenchmarkLoopback(b *testing.B) {
+	up := httptest.NewServer(newBenchUpstream(b))
+	b.Cleanup(up.Close)
+	targets := []struct {
+		name string
+		h    http.Handler
+	}{
+		{"proxy", benchBareProxy(up.URL)},
+		{"llmgate", benchApp(b, up.URL, "").Handler},
+		{"llmgate-sqlite", benchApp(b, up.URL, b.TempDir()).Handler},
+	}
+	for _, q := range benchRequests()[:2] {
+		for _, t := range targets {
+			b.Run(q.name+"/"+t.name, func(b *testing.B) {
+				srv := httptest.NewServer(t.h)
+				defer srv.Close()
+				tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
+				defer tr.CloseIdleConnections()
+				hc := &http.Client{Transport: tr}
+				do := func() ([]byte, error) {
+					r := q.new()
+					r.URL, _ = url.Parse(srv.URL + q.path)
+					r.Host = ""
+					resp, err := hc.Do(r)
+					if err != nil {
+						return nil, err
+					}
+					defer resp.Body.Close()
+					body, err := io.ReadAll(resp.Body)
+					if err == nil && resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("HTTP %d: %s", resp.StatusCode, body)
+					}
+					return body, err
+				}
+				if body, err := do(); err != nil || !bytes.Contains(body, []byte(q.want)) {
+					b.Fatalf("want %q, got %v:\n%s", q.want, err, body)
+				}
+				b.ReportAllocs()
+				b.SetParallelism(16) // 32 clients on 2 cores, as bench/load
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := do(); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+		}
+	}
+}
