@@ -267,7 +267,6 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	if err != nil {
 		return fmt.Errorf("listening on %s (listen / --listen): %w", cfg.Listen, err)
 	}
-	tokens.Warm() // build tokenizer vocabularies now, not on the first request
 	banner(stdout, cfg, a.parts, ln.Addr().String(), a.storeAt)
 	if cfg.AuthRequired() && cfg.MasterKey == "" {
 		logger.Warn("auth is required but no master key is set: every request will be refused; set LLMGATE_MASTER_KEY")

@@ -98,17 +98,21 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 	x *exchange, d *Deployment, resp *http.Response, wantsUsage bool, wd *watchdog) *provider.Error {
 	u := d.Upstream
 	rc := http.NewResponseController(w)
-	rd := sse.NewReader(resp.Body)
+	fl := &lazyFlusher{rc: rc}
+	defer fl.flush()
+	rd := sse.NewReader(&beforeRead{resp.Body, fl.flush})
 	var (
 		pending  []byte
 		nPending int
 		content  int
 		sawDone  bool
+		ev       sse.Event
+		err      error
 	)
 	flushPending := func() {
 		g.commitStream(w, x, d)
 		_, _ = w.Write(pending)
-		_ = rc.Flush()
+		fl.mark()
 		pending = nil
 	}
 	// Whatever ends the stream (its end, a cut, an upstream error event, the
@@ -126,7 +130,7 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 		}
 	}()
 	for {
-		ev, err := rd.Next()
+		ev, err = rd.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) && (sawDone || u.Format == provider.FormatGemini) {
 				if !x.committed {
@@ -151,7 +155,7 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 				return info.Err
 			}
 			_, _ = w.Write(ev.Raw) // the client's own format already
-			_ = rc.Flush()
+			fl.mark()
 			x.err = info.Err
 			return info.Err
 		}
@@ -178,9 +182,38 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 		if _, err := w.Write(ev.Raw); err != nil {
 			return &provider.Error{Kind: provider.KindCanceled, Message: "the client closed the request", Cause: err}
 		}
-		_ = rc.Flush()
+		fl.mark()
 	}
 	return nil
+}
+
+// lazyFlusher batches flushes: events written while the upstream has more
+// already buffered go out together, and everything written is flushed just
+// before the pump blocks on the upstream (and when it returns), so no event
+// waits on a slow upstream.
+type lazyFlusher struct {
+	rc    *http.ResponseController
+	dirty bool
+}
+
+func (f *lazyFlusher) mark() { f.dirty = true }
+
+func (f *lazyFlusher) flush() {
+	if f.dirty {
+		f.dirty = false
+		_ = f.rc.Flush()
+	}
+}
+
+// beforeRead calls fn before each Read of r.
+type beforeRead struct {
+	r  io.Reader
+	fn func()
+}
+
+func (b *beforeRead) Read(p []byte) (int, error) {
+	b.fn()
+	return b.r.Read(p)
 }
 
 // switchWriter buffers until commit, then writes through.
@@ -206,15 +239,17 @@ func (g *Gateway) pumpTranslated(ctx context.Context, w http.ResponseWriter,
 		return provider.AsError(err)
 	}
 	rc := http.NewResponseController(w)
+	fl := &lazyFlusher{rc: rc}
+	defer fl.flush()
 	sw := &switchWriter{}
 	enc := x.cc.NewStreamEncoder(sw, req)
-	dec := u.Codec.NewStreamDecoder(resp.Body)
+	dec := u.Codec.NewStreamDecoder(&beforeRead{resp.Body, fl.flush})
 	commit := func() {
 		g.commitStream(w, x, d)
 		_, _ = w.Write(sw.buf.Bytes())
 		sw.buf = bytes.Buffer{}
 		sw.w = w
-		_ = rc.Flush()
+		fl.mark()
 	}
 	var nPending int
 	for {
@@ -228,7 +263,7 @@ func (g *Gateway) pumpTranslated(ctx context.Context, w http.ResponseWriter,
 				if !x.committed {
 					commit()
 				}
-				_ = rc.Flush()
+				fl.mark()
 				return nil
 			}
 			perr := wd.streamErr(ctx, err)
@@ -239,7 +274,7 @@ func (g *Gateway) pumpTranslated(ctx context.Context, w http.ResponseWriter,
 				g.estimateUsage(x, d)
 			}
 			_ = enc.Fail(perr)
-			_ = rc.Flush()
+			fl.mark()
 			x.err = perr
 			return perr
 		}
@@ -277,7 +312,7 @@ func (g *Gateway) pumpTranslated(ctx context.Context, w http.ResponseWriter,
 			}
 			continue
 		}
-		_ = rc.Flush()
+		fl.mark()
 	}
 }
 

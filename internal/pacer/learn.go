@@ -31,21 +31,23 @@ func (p *Pacer) Learn(h http.Header, now time.Time) {
 	if p == nil {
 		return
 	}
-	req := openAIObs(h, "requests")
-	if !req.ok {
-		req = anthropicObs(h, "requests", now)
-	}
-	tok := openAIObs(h, "tokens")
-	if !tok.ok {
-		tok = anthropicObs(h, "tokens", now)
-		if !tok.ok {
-			tok = anthropicObs(h, "input-tokens", now)
-		}
-	}
+	req := openAIObs(h, oaRequests)
+	tok := openAIObs(h, oaTokens)
 	var extra [2]obs // Anthropic per-direction token buckets, only to block
-	for i, kind := range [...]string{"input-tokens", "output-tokens"} {
-		if o := anthropicObs(h, kind, now); o.ok && o.remaining == 0 && o.hasReset {
-			extra[i] = obs{ok: true, hasReset: true, reset: o.reset}
+	if !req.ok || !tok.ok {
+		if !req.ok {
+			req = anthropicObs(h, anRequests, now)
+		}
+		if !tok.ok {
+			tok = anthropicObs(h, anTokens, now)
+			if !tok.ok {
+				tok = anthropicObs(h, anInput, now)
+			}
+		}
+		for i, k := range [...]headerKeys{anInput, anOutput} {
+			if o := anthropicObs(h, k, now); o.ok && o.remaining == 0 && o.hasReset {
+				extra[i] = obs{ok: true, hasReset: true, reset: o.reset}
+			}
 		}
 	}
 	if !req.ok && !tok.ok && !extra[0].ok && !extra[1].ok {
@@ -104,24 +106,48 @@ func (b *bucket) learn(o obs, now time.Time) {
 	b.level, b.at = min(o.remaining, b.burst), now
 }
 
-func openAIObs(h http.Header, kind string) obs {
-	o, ok := counts(h.Get("X-Ratelimit-Remaining-"+kind), h.Get("X-Ratelimit-Limit-"+kind))
+// headerKeys are one bucket's header names, in canonical form so lookups
+// neither canonicalise nor allocate.
+type headerKeys struct{ remaining, limit, reset string }
+
+var (
+	oaRequests = headerKeys{"X-Ratelimit-Remaining-Requests", "X-Ratelimit-Limit-Requests", "X-Ratelimit-Reset-Requests"}
+	oaTokens   = headerKeys{"X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Limit-Tokens", "X-Ratelimit-Reset-Tokens"}
+	anRequests = anthropicKeys("Requests")
+	anTokens   = anthropicKeys("Tokens")
+	anInput    = anthropicKeys("Input-Tokens")
+	anOutput   = anthropicKeys("Output-Tokens")
+)
+
+func anthropicKeys(kind string) headerKeys {
+	p := "Anthropic-Ratelimit-" + kind
+	return headerKeys{p + "-Remaining", p + "-Limit", p + "-Reset"}
+}
+
+func header(h http.Header, k string) string {
+	if v := h[k]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func openAIObs(h http.Header, k headerKeys) obs {
+	o, ok := counts(header(h, k.remaining), header(h, k.limit))
 	if !ok {
 		return obs{}
 	}
-	if d, err := time.ParseDuration(strings.TrimSpace(h.Get("X-Ratelimit-Reset-" + kind))); err == nil && d >= 0 {
+	if d, err := time.ParseDuration(strings.TrimSpace(header(h, k.reset))); err == nil && d >= 0 {
 		o.hasReset, o.reset = true, d
 	}
 	return o
 }
 
-func anthropicObs(h http.Header, kind string, now time.Time) obs {
-	prefix := "Anthropic-Ratelimit-" + kind
-	o, ok := counts(h.Get(prefix+"-Remaining"), h.Get(prefix+"-Limit"))
+func anthropicObs(h http.Header, k headerKeys, now time.Time) obs {
+	o, ok := counts(header(h, k.remaining), header(h, k.limit))
 	if !ok {
 		return obs{}
 	}
-	if t, err := time.Parse(time.RFC3339, strings.TrimSpace(h.Get(prefix+"-Reset"))); err == nil {
+	if t, err := time.Parse(time.RFC3339, strings.TrimSpace(header(h, k.reset))); err == nil {
 		o.hasReset, o.reset = true, max(t.Sub(now), 0)
 	}
 	return o
@@ -141,6 +167,9 @@ func counts(remaining, limit string) (obs, bool) {
 }
 
 func nonNegative(v string) (float64, bool) {
+	if v == "" {
+		return 0, false
+	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 	if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, false

@@ -15,7 +15,9 @@ import (
 
 // Options configures a Writer. Every zero field takes its default.
 type Options struct {
-	// QueueSize is how many records may wait to be written. Default 10000.
+	// QueueSize is how many records may wait to be written. Default 4096
+	// (seconds of traffic at thousands of requests a second; a bigger queue
+	// costs resident memory all the time).
 	QueueSize int
 	// BatchSize is the most records written in one call. Default 256.
 	BatchSize int
@@ -59,7 +61,7 @@ func (o Options) withDefaults() Options {
 			*v = d
 		}
 	}
-	def(&o.QueueSize, 10000)
+	def(&o.QueueSize, 4096)
 	def(&o.BatchSize, 256)
 	def(&o.MaxAttempts, 4)
 	defDur(&o.FlushInterval, time.Second)

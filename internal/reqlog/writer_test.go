@@ -240,13 +240,13 @@ func TestWriterCloseDrainsEverything(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			const n = 5000
 			fs := newFakeStore()
-			w := NewWriter(fs, Options{Logger: quietLogger()})
+			w := NewWriter(fs, Options{Logger: quietLogger(), QueueSize: n})
 			closeAndWait := func() error { return w.Close(context.Background()) }
 			if tc.run {
 				closeAndWait = start(t, w)
 			}
-			const n = 5000
 			for i := range n {
 				if !w.Enqueue(rec(fmt.Sprint(i), i)) {
 					t.Fatalf("Enqueue %d refused", i)
