@@ -191,7 +191,7 @@ func KindFromStatus(status int) Kind {
 	case 502:
 		return KindBadGateway
 	case 503:
-		return KindUnavailable
+		return KindOverloaded // providers send 503 when overloaded; Anthropic clients see 529
 	case 504:
 		return KindTimeout
 	case 529:

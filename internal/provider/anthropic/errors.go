@@ -130,6 +130,12 @@ func appendErrorObject(dst []byte, e *provider.Error) []byte {
 			msg = "error"
 		}
 	}
+	// Claude Code compacts its conversation when a message says "prompt is
+	// too long"; give it Anthropic's wording whoever overflowed.
+	if e.Kind == provider.KindContextLength && e.Format != provider.FormatAnthropic &&
+		!strings.Contains(strings.ToLower(msg), "prompt is too long") {
+		msg = "prompt is too long: " + msg
+	}
 	dst = append(dst, `{"type":"error","error":{"type":`...)
 	dst = jsonw.AppendString(dst, errorType(e))
 	dst = append(dst, `,"message":`...)

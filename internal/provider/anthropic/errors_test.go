@@ -47,7 +47,7 @@ func TestDecodeError(t *testing.T) {
 			provider.KindOverloaded, "overloaded_error", "", 529, "Overloaded", 500 * time.Millisecond, true},
 		{"no top-level type", 429, nil, `{"error":{"type":"rate_limit_error","message":"x"}}`, provider.KindRateLimited, "rate_limit_error", "", 429, "x", 0, true},
 		{"array wrapped", 503, nil, `[{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}]`,
-			provider.KindUnavailable, "", "", 503, "The model is overloaded.", 0, true},
+			provider.KindOverloaded, "", "", 529, "The model is overloaded.", 0, true},
 		{"flat", 422, nil, `{"object":"error","message":"Extra inputs are not permitted","type":"invalid_request_error"}`,
 			provider.KindBadRequest, "invalid_request_error", "", 400, "Extra inputs", 0, false},
 		{"message object", 400, nil, `{"message":{"detail":[{"message":"bad field"}]}}`, provider.KindBadRequest, "", "", 400, "upstream returned HTTP 400", 0, false},
@@ -55,7 +55,7 @@ func TestDecodeError(t *testing.T) {
 		{"detail", 404, nil, `{"detail":"Not Found"}`, provider.KindNotFound, "", "", 404, "Not Found", 0, false},
 		{"html from a proxy", 502, nil, "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>nginx</body></html>",
 			provider.KindBadGateway, "", "", 502, "upstream returned HTTP 502: <html> <head><title>502 Bad Gateway</title></head> <body>nginx</body></html>", 0, true},
-		{"empty body", 503, http.Header{"Retry-After": {"Wed, 21 Oct 2015 07:28:00 GMT"}}, "", provider.KindUnavailable, "", "", 503, "upstream returned HTTP 503", 0, true},
+		{"empty body", 503, http.Header{"Retry-After": {"Wed, 21 Oct 2015 07:28:00 GMT"}}, "", provider.KindOverloaded, "", "", 529, "upstream returned HTTP 503", 0, true},
 		{"unknown type uses status", 409, nil, anthropicError("conflict_error", "busy"), provider.KindUnavailable, "conflict_error", "", 503, "busy", 0, true},
 		{"retry-after-ms", 429, http.Header{"Retry-After-Ms": {"250"}, "Retry-After": {"9"}}, anthropicError("rate_limit_error", "x"),
 			provider.KindRateLimited, "rate_limit_error", "", 429, "x", 250 * time.Millisecond, true},
@@ -122,7 +122,11 @@ func TestEncodeError(t *testing.T) {
 			if err := json.Unmarshal(body, &got); err != nil {
 				t.Fatalf("%s: %v", body, err)
 			}
-			if got.Type != "error" || got.Error.Type != tt.typ || got.Error.Message != "m" || got.RequestID != "req_1" {
+			wantMsg := "m"
+			if tt.err.Kind == provider.KindContextLength {
+				wantMsg = "prompt is too long: m" // the wording Claude Code compacts on
+			}
+			if got.Type != "error" || got.Error.Type != tt.typ || got.Error.Message != wantMsg || got.RequestID != "req_1" {
 				t.Errorf("body = %s, want error.type %s", body, tt.typ)
 			}
 			if s := (Client{}).StatusFor(tt.err); s != tt.status {

@@ -141,7 +141,7 @@ func TestStreamDecoder(t *testing.T) {
 			name:     "error chunk",
 			stream:   "data: " + chunk1 + "\n\n" + `data: {"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}` + "\n\n",
 			want:     textEvents[:3],
-			wantKind: provider.KindUnavailable,
+			wantKind: provider.KindOverloaded,
 			wantMsg:  "overloaded",
 		},
 		{

@@ -124,7 +124,9 @@ func (e *streamEncoder) Fail(err *provider.Error) error {
 	}
 	e.buf = append(e.buf[:0], "data: "...)
 	e.buf = appendErrorBody(e.buf, err, "")
-	e.buf = append(e.buf, '\n', '\n')
+	// CRLF framing, as Google's own events have: after a passthrough
+	// stream's events, a bare LF LF would make go-genai read them as one.
+	e.buf = append(e.buf, "\r\n\r\n"...)
 	_, werr := e.w.Write(e.buf)
 	return werr
 }

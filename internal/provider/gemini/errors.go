@@ -247,7 +247,9 @@ func grpcKind(status string) (provider.Kind, bool) {
 		return provider.KindNotFound, true
 	case "RESOURCE_EXHAUSTED":
 		return provider.KindRateLimited, true
-	case "ABORTED", "UNAVAILABLE":
+	case "UNAVAILABLE": // "the model is overloaded"
+		return provider.KindOverloaded, true
+	case "ABORTED":
 		return provider.KindUnavailable, true
 	case "DEADLINE_EXCEEDED":
 		return provider.KindTimeout, true

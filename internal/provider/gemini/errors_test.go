@@ -94,7 +94,7 @@ func TestDecodeError(t *testing.T) {
 			name:   "overloaded",
 			status: 503,
 			body:   `{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}`,
-			kind:   provider.KindUnavailable, typ: "UNAVAILABLE",
+			kind:   provider.KindOverloaded, typ: "UNAVAILABLE",
 		},
 		{
 			name:   "deadline",

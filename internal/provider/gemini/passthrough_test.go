@@ -73,7 +73,7 @@ func TestPassthroughScanEvent(t *testing.T) {
 		{"final chunk with empty text", `data: {"candidates":[{"content":{"parts":[{"text":""}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":4,"thoughtsTokenCount":2,"totalTokenCount":15}}`,
 			provider.Usage{InputTokens: 9, OutputTokens: 6, ReasoningTokens: 2}, true, false, ""},
 		{"error chunk", `data: {"error":{"code":503,"message":"overloaded","status":"UNAVAILABLE"}}`,
-			provider.Usage{}, false, false, provider.KindUnavailable},
+			provider.Usage{}, false, false, provider.KindOverloaded},
 		{"text mentioning error", `data: {"candidates":[{"content":{"parts":[{"text":"\"error\" is a word"}]}}]}`,
 			provider.Usage{}, false, true, ""},
 		{"non-data error line", `{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED"}}`,

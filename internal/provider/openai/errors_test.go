@@ -50,7 +50,7 @@ func TestDecodeError(t *testing.T) {
 			provider.KindPayment, 402, "unknown_error", "invalid_request_error", "", "Insufficient Balance", 0},
 		{"deepseek overloaded", 503, nil,
 			`{"error":{"message":"Server overloaded, please try again later","type":"server_error"}}`,
-			provider.KindUnavailable, 503, "server_error", "", "", "overloaded", 0},
+			provider.KindOverloaded, 529, "server_error", "", "", "overloaded", 0},
 		{"vllm numeric code", 404, nil,
 			`{"error":{"message":"The model 'x' does not exist.","type":"NotFoundError","param":null,"code":404}}`,
 			provider.KindNotFound, 404, "NotFoundError", "404", "", "does not exist", 0},

@@ -307,7 +307,7 @@ func TestDecodeResponseErrors(t *testing.T) {
 		{"empty", ``, provider.KindBadGateway},
 		{"html", `<html>bad gateway</html>`, provider.KindBadGateway},
 		{"no choices", `{"id":"x","choices":[]}`, provider.KindBadGateway},
-		{"error in a 200 body", `{"error":{"message":"overloaded","type":"server_error","code":"overloaded"}}`, provider.KindUnavailable},
+		{"error in a 200 body", `{"error":{"message":"overloaded","type":"server_error","code":"overloaded"}}`, provider.KindOverloaded},
 		{"context error in a 200 body", `{"error":{"message":"This model's maximum context length is 8192 tokens","type":"invalid_request_error"}}`, provider.KindContextLength},
 	}
 	for _, tt := range tests {
