@@ -77,6 +77,21 @@ func (e *apiError) Error() string {
 
 // do sends body (nil for none) as JSON and decodes the answer into out
 // (nil to discard it).
+// call makes one admin API call for the command name, printing a failure
+// to stderr; it returns exitOK-or-worse as a code >= 0 when the command
+// must stop, and -1 when the call succeeded and out holds the answer.
+func (af *adminFlags) call(ctx context.Context, env Env, name, method, path string, body, out any) int {
+	c, err := af.client(env)
+	if err == nil {
+		err = c.do(ctx, method, path, body, out)
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "%s: %v\n", name, err)
+		return exitInvalid
+	}
+	return -1
+}
+
 func (c *adminClient) do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
@@ -311,15 +326,9 @@ func keysCreate(ctx context.Context, env Env, args []string) int {
 		}
 		spec.ExpiresAt = &e
 	}
-	c, err := af.client(env)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "llmgate keys create: %v\n", err)
-		return exitInvalid
-	}
 	var nk governance.NewKey
-	if err := c.do(ctx, http.MethodPost, "/admin/keys", spec, &nk); err != nil {
-		fmt.Fprintf(env.Stderr, "llmgate keys create: %v\n", err)
-		return exitInvalid
+	if code := af.call(ctx, env, "llmgate keys create", http.MethodPost, "/admin/keys", spec, &nk); code >= 0 {
+		return code
 	}
 	if af.asJSON {
 		printJSON(env.Stdout, nk)
@@ -439,15 +448,9 @@ func keysShow(ctx context.Context, env Env, args []string) int {
 	if code >= 0 {
 		return code
 	}
-	c, err := af.client(env)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "llmgate keys show: %v\n", err)
-		return exitInvalid
-	}
 	var k governance.KeyInfo
-	if err := c.do(ctx, http.MethodGet, "/admin/keys/"+url.PathEscape(id), nil, &k); err != nil {
-		fmt.Fprintf(env.Stderr, "llmgate keys show: %v\n", err)
-		return exitInvalid
+	if code := af.call(ctx, env, "llmgate keys show", http.MethodGet, "/admin/keys/"+url.PathEscape(id), nil, &k); code >= 0 {
+		return code
 	}
 	if af.asJSON {
 		printJSON(env.Stdout, k)
@@ -587,15 +590,9 @@ func keysUpdate(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "llmgate keys update: nothing to change: give at least one setting, e.g. --rpm 120")
 		return exitUsage
 	}
-	c, err := af.client(env)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "llmgate keys update: %v\n", err)
-		return exitInvalid
-	}
 	var k governance.KeyInfo
-	if err := c.do(ctx, http.MethodPatch, "/admin/keys/"+url.PathEscape(id), p, &k); err != nil {
-		fmt.Fprintf(env.Stderr, "llmgate keys update: %v\n", err)
-		return exitInvalid
+	if code := af.call(ctx, env, "llmgate keys update", http.MethodPatch, "/admin/keys/"+url.PathEscape(id), p, &k); code >= 0 {
+		return code
 	}
 	if af.asJSON {
 		printJSON(env.Stdout, k)
@@ -627,19 +624,13 @@ func keysSimple(ctx context.Context, env Env, args []string, name, method, suffi
 	if code >= 0 {
 		return code
 	}
-	c, err := af.client(env)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "llmgate keys %s: %v\n", name, err)
-		return exitInvalid
-	}
 	var k governance.KeyInfo
 	var out any
 	if method != http.MethodDelete {
 		out = &k
 	}
-	if err := c.do(ctx, method, "/admin/keys/"+url.PathEscape(id)+suffix, nil, out); err != nil {
-		fmt.Fprintf(env.Stderr, "llmgate keys %s: %v\n", name, err)
-		return exitInvalid
+	if code := af.call(ctx, env, "llmgate keys "+name, method, "/admin/keys/"+url.PathEscape(id)+suffix, nil, out); code >= 0 {
+		return code
 	}
 	switch {
 	case af.asJSON && out != nil:
@@ -667,15 +658,10 @@ func runTopUp(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "llmgate topup: give the amount in USD with --amount, e.g. --amount 25")
 		return exitUsage
 	}
-	c, err := af.client(env)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "llmgate topup: %v\n", err)
-		return exitInvalid
-	}
 	var k governance.KeyInfo
-	if err := c.do(ctx, http.MethodPost, "/admin/keys/"+url.PathEscape(id)+"/topup", admin.TopUpRequest{AmountUSD: *amount, Note: *note}, &k); err != nil {
-		fmt.Fprintf(env.Stderr, "llmgate topup: %v\n", err)
-		return exitInvalid
+	if code := af.call(ctx, env, "llmgate topup", http.MethodPost, "/admin/keys/"+url.PathEscape(id)+"/topup",
+		admin.TopUpRequest{AmountUSD: *amount, Note: *note}, &k); code >= 0 {
+		return code
 	}
 	if af.asJSON {
 		printJSON(env.Stdout, k)
@@ -817,15 +803,9 @@ func teamsList(ctx context.Context, env Env, args []string) int {
 	if code := parse(fs, args); code >= 0 {
 		return code
 	}
-	c, err := af.client(env)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "llmgate teams list: %v\n", err)
-		return exitInvalid
-	}
 	var list admin.TeamList
-	if err := c.do(ctx, http.MethodGet, "/admin/teams", nil, &list); err != nil {
-		fmt.Fprintf(env.Stderr, "llmgate teams list: %v\n", err)
-		return exitInvalid
+	if code := af.call(ctx, env, "llmgate teams list", http.MethodGet, "/admin/teams", nil, &list); code >= 0 {
+		return code
 	}
 	if af.asJSON {
 		printJSON(env.Stdout, list)
@@ -855,15 +835,9 @@ func teamsShow(ctx context.Context, env Env, args []string) int {
 	if code >= 0 {
 		return code
 	}
-	c, err := af.client(env)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "llmgate teams show: %v\n", err)
-		return exitInvalid
-	}
 	var t governance.TeamInfo
-	if err := c.do(ctx, http.MethodGet, "/admin/teams/"+url.PathEscape(name), nil, &t); err != nil {
-		fmt.Fprintf(env.Stderr, "llmgate teams show: %v\n", err)
-		return exitInvalid
+	if code := af.call(ctx, env, "llmgate teams show", http.MethodGet, "/admin/teams/"+url.PathEscape(name), nil, &t); code >= 0 {
+		return code
 	}
 	if af.asJSON {
 		printJSON(env.Stdout, t)
