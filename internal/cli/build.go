@@ -159,6 +159,7 @@ func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options) 
 	opts.CountText = tokens.Count
 	opts.StoreContent = cfg.RequestLog.StoreContent
 	opts.MaxQueueWait = res.MaxQueueWait
+	opts.StreamPing = cfg.Server.StreamPing
 	opts.IdempotencyTTL = res.IdempotencyTTL
 	opts.Timeouts = cfg.TimeoutsFor
 	opts.ContextWindow = func(model string) int {

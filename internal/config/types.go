@@ -61,6 +61,10 @@ type Server struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// StreamPing is how long a client stream may stay quiet (its upstream
+	// thinking) before llmgate writes a keep-alive: an Anthropic ping event
+	// or an OpenAI ": keep-alive" comment. Default 15s.
+	StreamPing time.Duration `yaml:"stream_ping"`
 }
 
 // Log configures the process log.

@@ -312,3 +312,29 @@ func TestPacingHoldsRequestsUnderRPM(t *testing.T) {
 		t.Errorf("upstream calls = %d, want 2: the refused request must not reach it", n)
 	}
 }
+
+func TestKeepAlivePingsOnQuietStreams(t *testing.T) {
+	t.Parallel()
+	slow := func(*http.Request, int) *mock.Fault { return &mock.Fault{TokenDelay: 300 * time.Millisecond} }
+	g := ftStart(t, []ftUpstream{{name: "o", typ: "openai", script: slow}, {name: "a", typ: "anthropic", script: slow}},
+		"server: {stream_ping: 100ms}\nmodels:\n  m: {route: [o/gpt-4o]}\n  c: {route: [a/claude-sonnet-4-5]}\n")
+	for _, tt := range []struct{ path, body, ping, end string }{
+		{"/v1/chat/completions", `{"model":"m","stream":true,"messages":[{"role":"user","content":"one two three"}]}`,
+			": keep-alive\n\n", "data: [DONE]"},
+		{"/v1/messages", `{"model":"c","stream":true,"max_tokens":50,"messages":[{"role":"user","content":"one two three"}]}`,
+			"event: ping\n", "event: message_stop"},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, g.url+tt.path, strings.NewReader(tt.body))
+		req.Header.Set("anthropic-version", "2023-06-01")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		out := string(b)
+		if !strings.Contains(out, tt.ping) || !strings.Contains(out, tt.end) {
+			t.Errorf("%s: no keep-alive %q between slow events, or no clean end:\n%s", tt.path, tt.ping, out)
+		}
+	}
+}

@@ -100,6 +100,10 @@ type Options struct {
 	ContextWindow func(model string) int
 	// MaxQueueWait bounds waiting for pacing capacity. Default 10s.
 	MaxQueueWait time.Duration
+	// StreamPing is how long a committed client stream may stay quiet before
+	// a keep-alive is written (Anthropic ping events, OpenAI ": keep-alive"
+	// comments; none for Gemini). Default 15s; negative disables.
+	StreamPing time.Duration
 	// IdempotencyTTL keeps Idempotency-Key answers. Default 10m.
 	IdempotencyTTL time.Duration
 	// StaleTTL keeps answers for stale-if-error. Default 1h.
@@ -175,6 +179,9 @@ func New(o Options) *Gateway {
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Float64
+	}
+	if o.StreamPing == 0 {
+		o.StreamPing = 15 * time.Second
 	}
 	if o.DefaultMaxOutput <= 0 {
 		o.DefaultMaxOutput = 4096

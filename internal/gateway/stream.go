@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -97,10 +98,9 @@ func (g *Gateway) commitStream(w http.ResponseWriter, x *exchange, d *Deployment
 func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 	x *exchange, d *Deployment, resp *http.Response, wantsUsage bool, wd *watchdog) *provider.Error {
 	u := d.Upstream
-	rc := http.NewResponseController(w)
-	fl := &lazyFlusher{rc: rc}
-	defer fl.flush()
-	rd := sse.NewReader(&beforeRead{resp.Body, fl.flush})
+	cs := newClientStream(w, x.c.Format)
+	defer cs.stop()
+	rd := sse.NewReader(&beforeRead{resp.Body, cs.flush})
 	var (
 		pending  []byte
 		nPending int
@@ -111,9 +111,9 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 	)
 	flushPending := func() {
 		g.commitStream(w, x, d)
-		_, _ = w.Write(pending)
-		fl.mark()
+		_, _ = cs.Write(pending)
 		pending = nil
+		cs.keepAlive(g.opts.StreamPing)
 	}
 	// Whatever ends the stream (its end, a cut, an upstream error event, the
 	// client leaving), tokens the client received are counted.
@@ -142,7 +142,7 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 			if !x.committed {
 				return perr
 			}
-			g.failStream(w, rc, x, perr)
+			g.failStream(cs, x, perr)
 			return perr
 		}
 		wd.tick()
@@ -154,8 +154,7 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 			if !x.committed {
 				return info.Err
 			}
-			_, _ = w.Write(ev.Raw) // the client's own format already
-			fl.mark()
+			_, _ = cs.Write(ev.Raw) // the client's own format already
 			x.err = info.Err
 			return info.Err
 		}
@@ -179,30 +178,101 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 			}
 			continue
 		}
-		if _, err := w.Write(ev.Raw); err != nil {
+		if _, err := cs.Write(ev.Raw); err != nil {
 			return &provider.Error{Kind: provider.KindCanceled, Message: "the client closed the request", Cause: err}
 		}
-		fl.mark()
 	}
 	return nil
 }
 
-// lazyFlusher batches flushes: events written while the upstream has more
-// already buffered go out together, and everything written is flushed just
-// before the pump blocks on the upstream (and when it returns), so no event
-// waits on a slow upstream.
-type lazyFlusher struct {
-	rc    *http.ResponseController
+// clientStream is a committed client stream: the pump's writes and the
+// keep-alive pinger's go through one mutex. Flushes are batched: events
+// written while the upstream has more already buffered go out together, and
+// everything written is flushed just before the pump blocks on the upstream
+// (and when it returns), so no event waits on a slow upstream.
+type clientStream struct {
+	rc   *http.ResponseController
+	w    io.Writer
+	ping []byte // keep-alive for this client format; nil: none
+
+	mu    sync.Mutex // protects following
 	dirty bool
+	last  time.Time // last write
+
+	stopPing chan struct{}
+	pingDone chan struct{}
 }
 
-func (f *lazyFlusher) mark() { f.dirty = true }
-
-func (f *lazyFlusher) flush() {
-	if f.dirty {
-		f.dirty = false
-		_ = f.rc.Flush()
+func newClientStream(w http.ResponseWriter, f provider.Format) *clientStream {
+	cs := &clientStream{rc: http.NewResponseController(w), w: w}
+	switch f {
+	case provider.FormatOpenAI:
+		cs.ping = []byte(": keep-alive\n\n")
+	case provider.FormatAnthropic:
+		cs.ping = []byte("event: ping\ndata: {\"type\": \"ping\"}\n\n")
 	}
+	return cs
+}
+
+func (s *clientStream) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dirty, s.last = true, time.Now()
+	return s.w.Write(p)
+}
+
+func (s *clientStream) mark() {
+	s.mu.Lock()
+	s.dirty = true
+	s.mu.Unlock()
+}
+
+func (s *clientStream) flush() {
+	s.mu.Lock()
+	if s.dirty {
+		s.dirty = false
+		_ = s.rc.Flush()
+	}
+	s.mu.Unlock()
+}
+
+// keepAlive writes a ping whenever the stream has been quiet for every
+// (after the response is committed), so proxies and clients do not drop a
+// stream whose upstream is thinking. stop ends and joins it.
+func (s *clientStream) keepAlive(every time.Duration) {
+	if s.ping == nil || every <= 0 || s.stopPing != nil {
+		return
+	}
+	s.stopPing, s.pingDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(s.pingDone)
+		t := time.NewTicker(every / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stopPing:
+				return
+			case now := <-t.C:
+				s.mu.Lock()
+				if now.Sub(s.last) >= every {
+					s.last = now
+					if _, err := s.w.Write(s.ping); err == nil {
+						_ = s.rc.Flush()
+					}
+				}
+				s.mu.Unlock()
+			}
+		}
+	}()
+}
+
+// stop ends the pinger and flushes what is left.
+func (s *clientStream) stop() {
+	if s.stopPing != nil {
+		close(s.stopPing)
+		<-s.pingDone
+	}
+	s.flush()
 }
 
 // beforeRead calls fn before each Read of r.
@@ -238,18 +308,17 @@ func (g *Gateway) pumpTranslated(ctx context.Context, w http.ResponseWriter,
 	if err != nil {
 		return provider.AsError(err)
 	}
-	rc := http.NewResponseController(w)
-	fl := &lazyFlusher{rc: rc}
-	defer fl.flush()
+	cs := newClientStream(w, x.c.Format)
+	defer cs.stop()
 	sw := &switchWriter{}
 	enc := x.cc.NewStreamEncoder(sw, req)
-	dec := u.Codec.NewStreamDecoder(&beforeRead{resp.Body, fl.flush})
+	dec := u.Codec.NewStreamDecoder(&beforeRead{resp.Body, cs.flush})
 	commit := func() {
 		g.commitStream(w, x, d)
-		_, _ = w.Write(sw.buf.Bytes())
+		_, _ = cs.Write(sw.buf.Bytes())
 		sw.buf = bytes.Buffer{}
-		sw.w = w
-		fl.mark()
+		sw.w = cs
+		cs.keepAlive(g.opts.StreamPing)
 	}
 	var nPending int
 	for {
@@ -263,7 +332,6 @@ func (g *Gateway) pumpTranslated(ctx context.Context, w http.ResponseWriter,
 				if !x.committed {
 					commit()
 				}
-				fl.mark()
 				return nil
 			}
 			perr := wd.streamErr(ctx, err)
@@ -274,7 +342,6 @@ func (g *Gateway) pumpTranslated(ctx context.Context, w http.ResponseWriter,
 				g.estimateUsage(x, d)
 			}
 			_ = enc.Fail(perr)
-			fl.mark()
 			x.err = perr
 			return perr
 		}
@@ -312,25 +379,24 @@ func (g *Gateway) pumpTranslated(ctx context.Context, w http.ResponseWriter,
 			}
 			continue
 		}
-		fl.mark()
 	}
 }
 
 // failStream ends a committed passthrough stream with an error event in the
 // client's format.
-func (g *Gateway) failStream(w http.ResponseWriter, rc *http.ResponseController, x *exchange, perr *provider.Error) {
+func (g *Gateway) failStream(w io.Writer, x *exchange, perr *provider.Error) {
 	enc := x.cc.NewStreamEncoder(w, &provider.Request{Model: x.c.Model, Stream: true})
 	_ = enc.Fail(perr)
-	_ = rc.Flush()
 	x.err = perr
 }
 
 // pumpRaw forwards a non-chat stream (the Responses API) event by event.
 func (g *Gateway) pumpRaw(ctx context.Context, w http.ResponseWriter, x *exchange, d *Deployment, resp *http.Response) *provider.Error {
-	rc := http.NewResponseController(w)
-	rd := sse.NewReader(resp.Body)
+	cs := newClientStream(w, "")
+	defer cs.stop()
+	rd := sse.NewReader(&beforeRead{resp.Body, cs.flush})
 	g.commitStream(w, x, d)
-	_ = rc.Flush()
+	cs.mark()
 	for {
 		ev, err := rd.Next()
 		if err != nil {
@@ -341,15 +407,14 @@ func (g *Gateway) pumpRaw(ctx context.Context, w http.ResponseWriter, x *exchang
 			if ctx.Err() != nil {
 				perr = &provider.Error{Kind: provider.KindCanceled, Message: "the client closed the request", Cause: err}
 			}
-			g.failStream(w, rc, x, perr)
+			g.failStream(cs, x, perr)
 			return perr
 		}
 		if x.ttft == 0 && ev.HasData {
 			x.ttft = g.clk.Now().Sub(x.c.Start)
 		}
-		if _, err := w.Write(ev.Raw); err != nil {
+		if _, err := cs.Write(ev.Raw); err != nil {
 			return &provider.Error{Kind: provider.KindCanceled, Message: "the client closed the request", Cause: err}
 		}
-		_ = rc.Flush()
 	}
 }
