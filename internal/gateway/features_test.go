@@ -32,6 +32,7 @@ type ftUpstream struct {
 	name, typ string
 	script    func(r *http.Request, n int) *mock.Fault
 	opts      string // more provider fields, e.g. ", rpm: 60"
+	noKey     bool   // no api_key: clients' own keys pass through
 }
 
 func ftStart(t *testing.T, ups []ftUpstream, extra string) *ftGateway {
@@ -49,7 +50,11 @@ func ftStart(t *testing.T, ups []ftUpstream, extra string) *ftGateway {
 		if u.typ == "openai" {
 			base += "/v1"
 		}
-		fmt.Fprintf(&b, "  %s: {type: %s, base_url: %s, api_key: x%s}\n", u.name, u.typ, base, u.opts)
+		key := ", api_key: x"
+		if u.noKey {
+			key = ""
+		}
+		fmt.Fprintf(&b, "  %s: {type: %s, base_url: %s%s%s}\n", u.name, u.typ, base, key, u.opts)
 	}
 	b.WriteString(extra)
 	cfg, err := config.Parse("features.yaml", []byte(b.String()), func(string) string { return "" })
@@ -336,5 +341,28 @@ func TestKeepAlivePingsOnQuietStreams(t *testing.T) {
 		if !strings.Contains(out, tt.ping) || !strings.Contains(out, tt.end) {
 			t.Errorf("%s: no keep-alive %q between slow events, or no clean end:\n%s", tt.path, tt.ping, out)
 		}
+	}
+}
+
+func TestStaleIfErrorIsScopedToTheCaller(t *testing.T) {
+	t.Parallel()
+	var down atomic.Bool
+	g := ftStart(t, []ftUpstream{{name: "a", typ: "openai", noKey: true, script: func(*http.Request, int) *mock.Fault {
+		if down.Load() {
+			return &mock.Fault{Status: 503}
+		}
+		return nil
+	}}}, "resilience: {max_attempts: 1}\nmodels:\n  m: {route: [a/gpt-4o], stale_if_error: true}\n")
+	alice := http.Header{"Authorization": {"Bearer sk-alice"}}
+	bob := http.Header{"Authorization": {"Bearer sk-bob"}}
+	if resp, body := g.chat(t, "m", alice, ""); resp.StatusCode != 200 {
+		t.Fatalf("alice fresh: %d %s", resp.StatusCode, body)
+	}
+	down.Store(true)
+	if resp, _ := g.chat(t, "m", bob, ""); resp.StatusCode != 503 || resp.Header.Get("X-Llmgate-Stale") != "" {
+		t.Errorf("bob got %d stale=%q: another caller's cached answer must not be served", resp.StatusCode, resp.Header.Get("X-Llmgate-Stale"))
+	}
+	if resp, _ := g.chat(t, "m", alice, ""); resp.StatusCode != 200 || resp.Header.Get("X-Llmgate-Stale") != "true" {
+		t.Errorf("alice got %d stale=%q, want her own stale answer", resp.StatusCode, resp.Header.Get("X-Llmgate-Stale"))
 	}
 }

@@ -293,7 +293,9 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, c *Call) {
 	var staleKey [32]byte
 	var staleCW *capture
 	if x.policy.StaleIfError && !c.Stream && c.Op == provider.OpChat {
-		staleKey = hashKey("stale", string(c.Format), c.Model, string(c.Body))
+		// Scoped to the caller like idempotency keys: one tenant's answers
+		// are never served to another.
+		staleKey = hashKey("stale", c.KeyID, c.ClientKey, string(c.Format), c.Model, string(c.Body))
 		staleCW = &capture{ResponseWriter: w}
 		w = staleCW
 	}
