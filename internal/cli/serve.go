@@ -168,6 +168,7 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	prices.OnUnpriced = gov.CountUnpriced
 	p, err := buildParts(cfg, rec, gateway.Options{Logger: logger, Admitter: gov, Pricer: prices})
 	if err != nil {
+		gov.Close()
 		a.closeStore()
 		return nil, err
 	}
@@ -227,6 +228,7 @@ func adminHandler(gov *governance.Governor, st store.Store, logger *slog.Logger)
 func (a *App) Close(ctx context.Context) {
 	a.stopGov() // writes in-memory spend and delivers queued budget webhooks
 	<-a.govDone
+	a.Governor.Close() // after the last request settled
 	if a.writer != nil {
 		if err := a.writer.Close(ctx); err != nil {
 			a.logger.Error("request log: records still queued at shutdown were not written", "err", err)

@@ -16,6 +16,7 @@ const (
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultRingSize          = 1000
 	DefaultKeyCacheTTL       = 5 * time.Second
+	DefaultRedisPrefix       = "llmgate:"
 )
 
 // typeBaseURLs are the default base URLs per wire format.
@@ -153,6 +154,7 @@ func (c *Config) ApplyDefaults(getenv func(string) string) {
 
 	setString(&c.Governance.UnknownPrice, "record")
 	setInt(&c.Governance.KeyCacheTTL, DefaultKeyCacheTTL)
+	setString(&c.Governance.Redis.Prefix, DefaultRedisPrefix)
 }
 
 // defaultMaxTokensField is max_completion_tokens for OpenAI itself and

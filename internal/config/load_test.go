@@ -85,6 +85,16 @@ log: {level: loud}
 			},
 		},
 		{
+			name: "redis address and database",
+			yaml: `governance: {redis: {addr: localhost, db: -1}}
+providers: {openai: {type: openai}}
+`,
+			want: []string{
+				`llmgate.yaml:1:28: governance.redis.addr: "localhost" is not host:port; write e.g. 127.0.0.1:6379`,
+				`llmgate.yaml:1:43: governance.redis.db: must be 0 or more, not -1`,
+			},
+		},
+		{
 			name: "unknown keys suggest the closest known key",
 			yaml: `providers:
   openai:
@@ -635,7 +645,7 @@ func TestValidateWithoutFile(t *testing.T) {
 func TestRedacted(t *testing.T) {
 	src := `master_key: mk-secret-1
 storage: {driver: postgres, dsn: "postgres://llmgate:pg-secret-2@db:5432/llmgate?sslmode=disable&password=pg-secret-3"}
-governance: {budget_webhook: "https://hooks.example.com/x?token=hook-secret-4&team=a"}
+governance: {budget_webhook: "https://hooks.example.com/x?token=hook-secret-4&team=a", redis: {addr: "127.0.0.1:6379", password: redis-secret-8}}
 providers:
   openai:
     type: openai
@@ -649,7 +659,7 @@ providers:
 		t.Fatal(err)
 	}
 	out := c.String()
-	for _, secret := range []string{"mk-secret-1", "pg-secret-2", "pg-secret-3", "hook-secret-4", "sk-secret-5", "url-secret-6", "hdr-secret-7"} {
+	for _, secret := range []string{"mk-secret-1", "pg-secret-2", "pg-secret-3", "hook-secret-4", "sk-secret-5", "url-secret-6", "hdr-secret-7", "redis-secret-8"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("String() leaks %s:\n%s", secret, out)
 		}

@@ -95,6 +95,7 @@ func (c *Config) Redacted() *Config {
 	out.MasterKey = redactNonEmpty(out.MasterKey)
 	out.Storage.DSN = redactDSN(out.Storage.DSN)
 	out.Governance.BudgetWebhook = redactURL(out.Governance.BudgetWebhook)
+	out.Governance.Redis.Password = redactNonEmpty(out.Governance.Redis.Password)
 	for _, p := range out.Providers {
 		if p == nil {
 			continue

@@ -249,6 +249,22 @@ type Governance struct {
 	BudgetWebhook string `yaml:"budget_webhook"`
 	// KeyCacheTTL bounds how stale a cached key may be. Default 5s.
 	KeyCacheTTL time.Duration `yaml:"key_cache_ttl"`
+	// Redis shares the per-key and per-team rate limits (RPM, TPM,
+	// max_parallel) between gateway replicas. Empty Addr (the default)
+	// keeps them in each process.
+	Redis Redis `yaml:"redis"`
+}
+
+// Redis is a Redis server that holds shared rate-limit state.
+type Redis struct {
+	// Addr is the server's host:port; empty means no Redis.
+	Addr string `yaml:"addr"`
+	// Password authenticates to the server (AUTH); optional.
+	Password string `yaml:"password"`
+	// DB is the database number. Default 0.
+	DB int `yaml:"db"`
+	// Prefix starts every key llmgate writes. Default "llmgate:".
+	Prefix string `yaml:"prefix"`
 }
 
 // SpendGuard caps gateway-wide spend.

@@ -344,6 +344,17 @@ func validateGovernance(v *validator, g *Governance) {
 		validateURL(v, "governance.budget_webhook", g.BudgetWebhook, "https://hooks.example.com/llmgate")
 	}
 	v.nonNegative("governance.key_cache_ttl", g.KeyCacheTTL)
+	if addr := g.Redis.Addr; addr != "" {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || host == "" || strings.ContainsAny(host, " /") {
+			v.add("governance.redis.addr", "%q is not host:port; write e.g. 127.0.0.1:6379", addr)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			v.add("governance.redis.addr", "port %q in %q is not a number from 0 to 65535", port, addr)
+		}
+	}
+	if g.Redis.DB < 0 {
+		v.add("governance.redis.db", "must be 0 or more, not %d", g.Redis.DB)
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

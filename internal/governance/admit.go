@@ -142,8 +142,16 @@ func (g *Governor) Admit(ctx context.Context, a *gateway.Admission) (gateway.Tic
 		}
 		t.taken = make([]taken, 0, n)
 		for i := range n {
-			tk := taken{st: g.limits.state(&lims[i]), limits: lims[i]}
-			if r := tk.take(now, in); r != nil {
+			lease, lv, r, err := g.limits.take(ctx, now, &lims[i], in)
+			if err != nil {
+				t.undo()
+				g.met.deny("unavailable")
+				g.log.Error("governance: rate limits could not be checked; refusing the request", "err", err)
+				return nil, &provider.Error{Kind: provider.KindUnavailable, Cause: err,
+					Message: "llmgate could not check this request's rate limits: their shared store (Redis) is unavailable; retry shortly"}
+			}
+			tk := taken{lease: lease, limits: lims[i], lv: lv}
+			if r != nil {
 				h := rateHeaders(append(t.taken, tk))
 				t.undo()
 				g.met.deny(r.reason)

@@ -15,6 +15,8 @@
 // With one gateway the spend counters live in memory and are written behind
 // to the store every second; with several replicas (Options.Shared, on
 // PostgreSQL) every reservation is one conditional UPDATE in the database.
+// Rate limits live in process too, unless governance.redis is set: then
+// every replica draws from the same buckets in Redis (redislimit.go).
 // The admin operations (CreateKey, TopUp, ...) are methods too; package
 // admin serves them over HTTP.
 package governance
@@ -31,6 +33,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/llmgate/llmgate/internal/catalog"
 	"github.com/llmgate/llmgate/internal/clock"
@@ -115,6 +118,10 @@ type Options struct {
 	// FlushInterval is how often in-memory spend is written to Store.
 	// Default 1s.
 	FlushInterval time.Duration
+	// RateLeaseTTL is how long a request in flight counts against its
+	// key's max_parallel in Redis (Config.Redis) when its replica never
+	// settles it. Default DefaultRateLeaseTTL.
+	RateLeaseTTL time.Duration
 }
 
 // Governor enforces governance; see the package documentation. Create it
@@ -129,12 +136,14 @@ type Governor struct {
 	clk     clock.Clock
 	keys    *keyCache
 	teams   *teamCache
-	limits  limiter
+	limits  rateLimiter
 	ledger  ledger
 	mem     *memLedger // nil when Shared
 	notify  *notifier
 	met     *govMetrics
 	guarded bool // a spend guard or cost cap applies to every request
+
+	rdb *redis.Client // nil: rate limits in process
 
 	ranOnce sync.Once
 }
@@ -166,7 +175,15 @@ func New(ctx context.Context, o Options) (*Governor, error) {
 		ttl = config.DefaultKeyCacheTTL
 	}
 	g := &Governor{o: o, cfg: o.Config, st: o.Store, prices: o.Prices, log: o.Logger, clk: o.Clock,
-		keys: newKeyCache(ttl), teams: newTeamCache(ttl), met: newGovMetrics()}
+		keys: newKeyCache(ttl), teams: newTeamCache(ttl), met: newGovMetrics(), limits: &limiter{}}
+	if o.Config.Redis.Addr != "" {
+		rdb, err := dialRedis(ctx, o.Config.Redis)
+		if err != nil {
+			return nil, err
+		}
+		g.rdb = rdb
+		g.limits = newRedisLimiter(rdb, o.Config.Redis.Prefix, o.RateLeaseTTL, o.Logger)
+	}
 	g.guarded = o.Config.SpendGuard.Hourly > 0 || o.Config.SpendGuard.Daily > 0 || o.Config.MaxRequestCost > 0
 	if o.Store != nil && o.Shared {
 		g.ledger = o.Store
@@ -177,6 +194,7 @@ func New(ctx context.Context, o Options) (*Governor, error) {
 		}
 		mem, err := newMemLedger(ctx, persist, o.Clock.Now().Add(-forgetAfter), o.Logger)
 		if err != nil {
+			g.Close()
 			return nil, err
 		}
 		g.mem, g.ledger = mem, mem
@@ -239,6 +257,14 @@ func (g *Governor) Run(ctx context.Context) error {
 	stopNotify()
 	wg.Wait()
 	return err
+}
+
+// Close releases the connection to Redis (governance.redis), if any. Call
+// it after Run has returned; requests settled later are not counted.
+func (g *Governor) Close() {
+	if g.rdb != nil {
+		_ = g.rdb.Close()
+	}
 }
 
 func (g *Governor) flush(ctx context.Context) error {

@@ -1,6 +1,7 @@
 package governance
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -79,7 +80,33 @@ type rateState struct {
 	inflight int
 }
 
-// limiter holds the rate states of every key and team seen.
+// rateLimiter is what admission needs of a rate-limit store: limiter
+// keeps the buckets in this process, redisLimiter shares them between
+// replicas through Redis.
+type rateLimiter interface {
+	// take admits one request estimated at est input tokens against the
+	// subject of l, or says why not (nothing is taken then). It reports
+	// the subject's bucket levels after the call, for the X-RateLimit-*
+	// headers. An error means the store could not be asked.
+	take(ctx context.Context, now time.Time, l *rateLimits, est int) (rateLease, levels, *refusal, error)
+	// forgetKey drops a key's state (it was revoked or deleted).
+	forgetKey(id string)
+}
+
+// rateLease is what one admitted request holds of one subject.
+type rateLease interface {
+	// undo gives back what take took (a later check refused the request).
+	undo()
+	// settle ends the request: frees its slot and charges the TPM bucket
+	// the difference between used and the estimate taken.
+	settle(now time.Time, used int)
+}
+
+// levels are the tokens left in a subject's RPM and TPM buckets.
+type levels struct{ req, tok float64 }
+
+// limiter holds the rate states of every key and team seen, in process.
+// Its zero value is ready; it is safe for concurrent use.
 type limiter struct {
 	keys  sync.Map // key id -> *rateState
 	teams sync.Map // team name -> *rateState
@@ -97,6 +124,15 @@ func (l *limiter) state(r *rateLimits) *rateState {
 	}
 	v, _ := m.LoadOrStore(id, &rateState{})
 	return v.(*rateState)
+}
+
+func (l *limiter) take(_ context.Context, now time.Time, r *rateLimits, est int) (rateLease, levels, *refusal, error) {
+	ls := &localLease{st: l.state(r), limits: *r}
+	lv, ref := ls.take(now, est)
+	if ref != nil {
+		return nil, lv, ref, nil
+	}
+	return ls, lv, nil, nil
 }
 
 func (l *limiter) forgetKey(id string) { l.keys.Delete(id) }
@@ -129,6 +165,16 @@ func (r *rateLimits) any() bool { return r.rpm > 0 || r.tpm > 0 || r.maxParallel
 
 // taken is what one admitted request took from one subject.
 type taken struct {
+	lease  rateLease
+	limits rateLimits
+	lv     levels // bucket levels after the take
+}
+
+func (t *taken) undo()                          { t.lease.undo() }
+func (t *taken) settle(now time.Time, used int) { t.lease.settle(now, used) }
+
+// localLease is a request's hold on an in-process rateState.
+type localLease struct {
 	st     *rateState
 	limits rateLimits
 	tokens float64 // tokens taken from the TPM bucket
@@ -143,10 +189,17 @@ type refusal struct {
 
 // take admits one request estimated at est input tokens against st, or
 // says why not. Nothing is taken on refusal.
-func (t *taken) take(now time.Time, est int) *refusal {
-	st, l := t.st, &t.limits
+func (t *localLease) take(now time.Time, est int) (levels, *refusal) {
+	st := t.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	ref := t.takeLocked(now, est)
+	return levels{st.req.tokens, st.tok.tokens}, ref
+}
+
+// takeLocked is take with t.st.mu held.
+func (t *localLease) takeLocked(now time.Time, est int) *refusal {
+	st, l := t.st, &t.limits
 	if l.maxParallel > 0 && st.inflight >= l.maxParallel {
 		return &refusal{reason: "parallel", wait: time.Second,
 			msg: l.who() + " already has " + strconv.Itoa(st.inflight) + " requests in flight, its limit (max_parallel " +
@@ -182,7 +235,7 @@ func (t *taken) take(now time.Time, est int) *refusal {
 }
 
 // undo gives back what take took (a later check refused the request).
-func (t *taken) undo() {
+func (t *localLease) undo() {
 	st, l := t.st, &t.limits
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -197,7 +250,7 @@ func (t *taken) undo() {
 
 // settle ends the request: frees its slot and charges the TPM bucket for
 // the real tokens used.
-func (t *taken) settle(now time.Time, used int) {
+func (t *localLease) settle(now time.Time, used int) {
 	st, l := t.st, &t.limits
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -222,23 +275,17 @@ const (
 // and for tokens, the subject with the fewest remaining.
 func rateHeaders(ts []taken) http.Header {
 	type snap struct {
-		limit int
-		b     bucket
+		limit  int
+		tokens float64
 	}
 	var req, tok *snap
 	for i := range ts {
 		t := &ts[i]
-		if t.limits.rpm <= 0 && t.limits.tpm <= 0 {
-			continue
+		if t.limits.rpm > 0 && (req == nil || t.lv.req < req.tokens) {
+			req = &snap{t.limits.rpm, t.lv.req}
 		}
-		t.st.mu.Lock()
-		r, k := t.st.req, t.st.tok
-		t.st.mu.Unlock()
-		if t.limits.rpm > 0 && (req == nil || r.tokens < req.b.tokens) {
-			req = &snap{t.limits.rpm, r}
-		}
-		if t.limits.tpm > 0 && (tok == nil || k.tokens < tok.b.tokens) {
-			tok = &snap{t.limits.tpm, k}
+		if t.limits.tpm > 0 && (tok == nil || t.lv.tok < tok.tokens) {
+			tok = &snap{t.limits.tpm, t.lv.tok}
 		}
 	}
 	if req == nil && tok == nil {
@@ -246,14 +293,16 @@ func rateHeaders(ts []taken) http.Header {
 	}
 	h := make(http.Header, 6)
 	if req != nil {
+		b := bucket{tokens: req.tokens}
 		set(h, hLimitRequests, strconv.Itoa(req.limit))
-		set(h, hRemainingRequests, strconv.Itoa(req.b.remaining()))
-		set(h, hResetRequests, fmtReset(req.b.until(float64(req.limit), req.limit)))
+		set(h, hRemainingRequests, strconv.Itoa(b.remaining()))
+		set(h, hResetRequests, fmtReset(b.until(float64(req.limit), req.limit)))
 	}
 	if tok != nil {
+		b := bucket{tokens: tok.tokens}
 		set(h, hLimitTokens, strconv.Itoa(tok.limit))
-		set(h, hRemainingTokens, strconv.Itoa(tok.b.remaining()))
-		set(h, hResetTokens, fmtReset(tok.b.until(float64(tok.limit), tok.limit)))
+		set(h, hRemainingTokens, strconv.Itoa(b.remaining()))
+		set(h, hResetTokens, fmtReset(b.until(float64(tok.limit), tok.limit)))
 	}
 	return h
 }
