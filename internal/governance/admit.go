@@ -142,7 +142,8 @@ func (g *Governor) Admit(ctx context.Context, a *gateway.Admission) (gateway.Tic
 		}
 		t.taken = make([]taken, 0, n)
 		for i := range n {
-			lease, lv, r, err := g.limits.take(ctx, now, &lims[i], in)
+			li := lims[i] // a copy: &lims[i] through the interface would move lims to the heap on every request
+			lease, lv, r, err := g.limits.take(ctx, now, &li, in)
 			if err != nil {
 				t.undo()
 				g.met.deny("unavailable")
