@@ -25,79 +25,14 @@ import (
 	"github.com/llmgate/llmgate/internal/provider"
 )
 
-// benchCanned is one upstream answer recorded from the mock: the whole
-// body, and for streams the same split into events.
-type benchCanned struct {
-	unary  []byte
-	events [][]byte
-}
-
-// benchUpstream answers OpenAI chat completions and Anthropic messages with
-// answers recorded once from the mock, so that the upstream costs next to
-// nothing and allocates little: what the benchmarks measure is the gateway.
-type benchUpstream struct {
-	openai, anthropic benchCanned
-}
-
-func newBenchUpstream(b *testing.B) *benchUpstream {
-	m := mock.New(mock.Options{MaxRecorded: -1})
-	rec := func(path, body string, h http.Header) []byte {
-		r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
-		for k, v := range h {
-			r.Header[k] = v
-		}
-		w := httptest.NewRecorder()
-		m.ServeHTTP(w, r)
-		if w.Code != http.StatusOK {
-			b.Fatalf("mock %s: HTTP %d: %s", path, w.Code, w.Body)
-		}
-		return w.Body.Bytes()
+// newBenchUpstream is the canned upstream every benchmark sits in front of.
+func newBenchUpstream(b *testing.B) http.Handler {
+	b.Helper()
+	u, err := mock.NewReplay()
+	if err != nil {
+		b.Fatal(err)
 	}
-	const msgs = `"messages":[{"role":"user","content":"Say hello to the benchmark"}]`
-	ah := http.Header{"Anthropic-Version": {"2023-06-01"}, "X-Api-Key": {"x"}}
-	u := &benchUpstream{}
-	u.openai.unary = rec("/v1/chat/completions", `{"model":"gpt-4o-mini",`+msgs+`}`, nil)
-	u.openai.events = splitEvents(rec("/v1/chat/completions",
-		`{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},`+msgs+`}`, nil))
-	u.anthropic.unary = rec("/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":64,`+msgs+`}`, ah)
-	u.anthropic.events = splitEvents(rec("/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,`+msgs+`}`, ah))
 	return u
-}
-
-// splitEvents cuts an SSE body after each blank line.
-func splitEvents(body []byte) [][]byte {
-	var out [][]byte
-	for len(body) > 0 {
-		i := bytes.Index(body, []byte("\n\n"))
-		if i < 0 {
-			return append(out, body)
-		}
-		out = append(out, body[:i+2])
-		body = body[i+2:]
-	}
-	return out
-}
-
-var streamTrue = []byte(`"stream":true`)
-
-func (u *benchUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	c := &u.openai
-	if r.URL.Path == "/v1/messages" {
-		c = &u.anthropic
-	}
-	if !bytes.Contains(body, streamTrue) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(c.unary)
-		return
-	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.WriteHeader(http.StatusOK)
-	f := w.(http.Flusher)
-	for _, ev := range c.events {
-		_, _ = w.Write(ev)
-		f.Flush()
-	}
 }
 
 // benchApp is a gateway wired as llmgate serve wires it (cli.NewApp) in
