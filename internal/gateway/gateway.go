@@ -384,7 +384,9 @@ func (g *Gateway) run(ctx context.Context, w http.ResponseWriter, x *exchange, c
 			dn, err := c.Guard.Allow()
 			if err != nil {
 				skip = &provider.Error{Kind: provider.KindUnavailable, Provider: c.Upstream.Name, Cause: err,
-					Message: fmt.Sprintf("every route for model %q is unavailable; %s: %v", x.c.Model, c.Name, err)}
+					Message: fmt.Sprintf("every route for model %q is unavailable; %s: %v. It is tried again after "+
+						"resilience.breaker.recovery_timeout (GET /health shows breaker states); add a fallback route to models.%s.route to stay up meanwhile",
+						x.c.Model, c.Name, err, x.c.Model)}
 				continue
 			}
 			if i < idx || idx >= len(chain) {
@@ -592,13 +594,18 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 		return provider.AsError(err)
 	}
 
-	actx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// One context per attempt: the watchdogs cancel it, and timeouts.total
+	// bounds it.
+	var (
+		actx   context.Context
+		cancel context.CancelFunc
+	)
 	if tm.Total > 0 {
-		var c2 context.CancelFunc
-		actx, c2 = context.WithTimeout(actx, tm.Total)
-		defer c2()
+		actx, cancel = context.WithTimeout(ctx, tm.Total)
+	} else {
+		actx, cancel = context.WithCancel(ctx)
 	}
+	defer cancel()
 	hreq, err := u.Codec.NewHTTPRequest(actx, &provider.Target{Endpoint: ep, Op: c.Op, Model: d.Model,
 		Stream: c.Stream, Body: body, ClientHeader: c.Header, ClientQuery: c.Query})
 	if err != nil {
