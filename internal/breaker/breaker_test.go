@@ -24,6 +24,9 @@ type fixture struct {
 
 func newFixture(s Settings) *fixture {
 	f := &fixture{clk: clock.NewFake(t0)}
+	if s.Rand == nil {
+		s.Rand = func() float64 { return 0 } // no jitter unless a test asks
+	}
 	s.OnStateChange = func(name string, from, to State) {
 		if name != "dep" {
 			panic("wrong name " + name)
@@ -71,16 +74,17 @@ func TestOpensOnFailureThreshold(t *testing.T) {
 		outcomes []Outcome
 		want     State
 	}{
-		{"default 3 failures open", Settings{}, []Outcome{Failure, Failure, Failure}, Open},
-		{"2 failures stay closed", Settings{}, []Outcome{Failure, Failure}, Closed},
-		{"successes do not reset the count", Settings{}, []Outcome{Failure, Success, Failure, Success, Failure}, Open},
-		{"ignore does not count", Settings{}, []Outcome{Failure, Ignore, Ignore, Ignore, Failure}, Closed},
+		{"default 5 consecutive failures eject", Settings{}, []Outcome{Failure, Failure, Failure, Failure, Failure}, Open},
+		{"4 failures stay closed", Settings{}, []Outcome{Failure, Failure, Failure, Failure}, Closed},
+		{"a success resets the streak", Settings{}, []Outcome{Failure, Failure, Failure, Failure, Success, Failure, Failure, Failure, Failure}, Closed},
+		{"ignore does not break the streak", Settings{}, []Outcome{Failure, Failure, Ignore, Failure, Failure, Ignore, Failure}, Open},
 		{"custom threshold", Settings{Failures: 1}, []Outcome{Failure}, Open},
 		{"ratio below min requests", Settings{Failures: -1, Ratio: 0.5, MinRequests: 4}, []Outcome{Failure, Failure, Success}, Closed},
 		{"ratio reached", Settings{Failures: -1, Ratio: 0.5, MinRequests: 4}, []Outcome{Failure, Success, Success, Failure}, Open},
 		{"ratio not reached", Settings{Failures: -1, Ratio: 0.5, MinRequests: 4}, []Outcome{Failure, Success, Success, Success, Failure, Success}, Closed},
 		{"ignored requests are not in the ratio", Settings{Failures: -1, Ratio: 0.5, MinRequests: 2}, []Outcome{Ignore, Ignore, Ignore, Success, Failure}, Open},
-		{"count rule still applies with ratio", Settings{Failures: 2, Ratio: 0.9, MinRequests: 100}, []Outcome{Failure, Success, Failure}, Open},
+		{"streak rule still applies with ratio", Settings{Failures: 2, Ratio: 0.9, MinRequests: 100}, []Outcome{Success, Failure, Failure}, Open},
+		{"both rules disabled", Settings{Failures: -1, Ratio: -1}, []Outcome{Failure, Failure, Failure, Failure, Failure, Failure, Failure}, Closed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,7 +98,7 @@ func TestOpensOnFailureThreshold(t *testing.T) {
 }
 
 func TestOpenHalfOpenClosedCycle(t *testing.T) {
-	f := newFixture(Settings{Failures: 2, RecoveryTimeout: time.Minute})
+	f := newFixture(Settings{Failures: 2, EjectionTime: time.Minute, MaxEjectionTime: 10 * time.Minute})
 	f.do(t, Failure)
 	f.do(t, Failure)
 	f.wantState(t, Open)
@@ -126,7 +130,7 @@ func TestOpenHalfOpenClosedCycle(t *testing.T) {
 }
 
 func TestProbeFailureReopens(t *testing.T) {
-	f := newFixture(Settings{Failures: 1, RecoveryTimeout: time.Minute})
+	f := newFixture(Settings{Failures: 1, EjectionTime: time.Minute, MaxEjectionTime: 10 * time.Minute})
 	f.do(t, Failure)
 	f.clk.Advance(time.Minute)
 	f.do(t, Failure) // the probe
@@ -134,8 +138,9 @@ func TestProbeFailureReopens(t *testing.T) {
 	if s := f.Snapshot(); !s.OpenedAt.Equal(t0.Add(time.Minute)) {
 		t.Errorf("OpenedAt = %v, want the time of the failed probe", s.OpenedAt)
 	}
-	// A full RecoveryTimeout again, counted from the failed probe.
-	f.clk.Advance(time.Minute - time.Second)
+	// The second ejection in a row lasts twice as long, counted from the
+	// failed probe.
+	f.clk.Advance(2*time.Minute - time.Second)
 	f.wantAllowErr(t, ErrOpen)
 	f.clk.Advance(time.Second)
 	f.wantState(t, HalfOpen)
@@ -146,8 +151,98 @@ func TestProbeFailureReopens(t *testing.T) {
 	}
 }
 
+func TestEjectionGrowsIsCappedAndResets(t *testing.T) {
+	f := newFixture(Settings{Failures: 1, EjectionTime: 5 * time.Second, MaxEjectionTime: 30 * time.Second})
+	wantEjection := func(d time.Duration) {
+		t.Helper()
+		s := f.Snapshot()
+		if got := s.EjectedUntil.Sub(f.clk.Now()); s.State != Open || got != d {
+			t.Fatalf("ejected for %v (state %v), want %v", got, s.State, d)
+		}
+	}
+	f.do(t, Failure)
+	wantEjection(5 * time.Second)
+	for _, d := range []time.Duration{10 * time.Second, 20 * time.Second, 30 * time.Second, 30 * time.Second} {
+		f.clk.Advance(f.Snapshot().EjectedUntil.Sub(f.clk.Now()))
+		f.do(t, Failure) // the probe fails
+		wantEjection(d)
+	}
+	// Recovered, then healthy for MaxEjectionTime: the next ejection is
+	// short again.
+	f.clk.Advance(30 * time.Second)
+	f.do(t, Success)
+	f.wantState(t, Closed)
+	f.clk.Advance(29 * time.Second)
+	f.do(t, Failure)
+	wantEjection(30 * time.Second) // not healthy for long enough
+	f.clk.Advance(30 * time.Second)
+	f.do(t, Success)
+	f.clk.Advance(30 * time.Second)
+	f.do(t, Failure)
+	wantEjection(5 * time.Second)
+}
+
+func TestEjectionJitter(t *testing.T) {
+	f := newFixture(Settings{Failures: 1, EjectionTime: 10 * time.Second, Rand: func() float64 { return 0.999 }})
+	f.do(t, Failure)
+	got := f.Snapshot().EjectedUntil.Sub(t0)
+	if got <= 10*time.Second || got > 12*time.Second {
+		t.Fatalf("jittered ejection = %v, want in (10s, 12s]", got)
+	}
+}
+
+func TestRefusalSaysWhen(t *testing.T) {
+	f := newFixture(Settings{Failures: 1, EjectionTime: 7 * time.Second})
+	f.do(t, Failure)
+	_, err := f.Allow()
+	var r *Refusal
+	if !errors.As(err, &r) || !errors.Is(err, ErrOpen) || !r.ReadyAt().Equal(t0.Add(7*time.Second)) {
+		t.Fatalf("Allow = %v, want a Refusal for ErrOpen ready at +7s", err)
+	}
+	f.Cooldown(t0.Add(20 * time.Second))
+	f.clk.Advance(7 * time.Second)
+	_, err = f.Allow()
+	if !errors.As(err, &r) || !errors.Is(err, ErrCoolingDown) || !r.ReadyAt().Equal(t0.Add(20*time.Second)) {
+		t.Fatalf("Allow = %v, want a Refusal for ErrCoolingDown ready at +20s", err)
+	}
+}
+
+func TestForce(t *testing.T) {
+	f := newFixture(Settings{Failures: 1, EjectionTime: time.Minute})
+	f.do(t, Failure)
+	f.wantState(t, Open)
+	f.Force()(Failure) // a forced failure does not lengthen the ejection
+	if s := f.Snapshot(); s.Ejections != 1 || !s.EjectedUntil.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("after a forced failure: %+v", s)
+	}
+	f.Force()(Ignore)
+	f.wantState(t, Open)
+	f.Force()(Success) // it works again: closed at once
+	f.wantState(t, Closed)
+	f.wantAllowErr(t, nil)
+	want := []transition{{Closed, Open}, {Open, Closed}}
+	if !equal(f.seen, want) {
+		t.Errorf("transitions = %v, want %v", f.seen, want)
+	}
+}
+
+func TestThirtyPercentFailuresNeverEjectOnRatio(t *testing.T) {
+	// 30% failures spread evenly: the default ratio rule (50% of >= 20)
+	// never trips, and no streak reaches 5.
+	f := newFixture(Settings{})
+	for i := range 1000 {
+		o := Success
+		if i%10 < 3 {
+			o = Failure
+		}
+		f.do(t, o)
+		f.clk.Advance(10 * time.Millisecond)
+	}
+	f.wantState(t, Closed)
+}
+
 func TestSeveralProbesMustAllSucceed(t *testing.T) {
-	f := newFixture(Settings{Failures: 1, RecoveryTimeout: time.Minute, HalfOpenRequests: 3})
+	f := newFixture(Settings{Failures: 1, EjectionTime: time.Minute, MaxEjectionTime: 10 * time.Minute, HalfOpenRequests: 3})
 	f.do(t, Failure)
 	f.clk.Advance(time.Minute)
 
@@ -172,7 +267,7 @@ func TestSeveralProbesMustAllSucceed(t *testing.T) {
 }
 
 func TestIgnoredProbeFreesSlot(t *testing.T) {
-	f := newFixture(Settings{Failures: 1, RecoveryTimeout: time.Minute})
+	f := newFixture(Settings{Failures: 1, EjectionTime: time.Minute, MaxEjectionTime: 10 * time.Minute})
 	f.do(t, Failure)
 	f.clk.Advance(time.Minute)
 	f.do(t, Ignore)
@@ -182,7 +277,7 @@ func TestIgnoredProbeFreesSlot(t *testing.T) {
 }
 
 func TestLeakedProbeIsGivenUp(t *testing.T) {
-	f := newFixture(Settings{Failures: 1, RecoveryTimeout: time.Minute})
+	f := newFixture(Settings{Failures: 1, EjectionTime: time.Minute, MaxEjectionTime: time.Minute})
 	f.do(t, Failure)
 	f.clk.Advance(time.Minute)
 	leaked, _ := f.Allow() // never reported in time
@@ -200,7 +295,7 @@ func TestLeakedProbeIsGivenUp(t *testing.T) {
 }
 
 func TestStaleOutcomesAreDropped(t *testing.T) {
-	f := newFixture(Settings{Failures: 1, RecoveryTimeout: time.Minute})
+	f := newFixture(Settings{Failures: 1, EjectionTime: time.Minute, MaxEjectionTime: 10 * time.Minute})
 	slow, _ := f.Allow() // admitted while closed
 	f.do(t, Failure)
 	f.wantState(t, Open)
@@ -217,7 +312,7 @@ func TestStaleOutcomesAreDropped(t *testing.T) {
 }
 
 func TestFailuresSlideOutOfWindow(t *testing.T) {
-	f := newFixture(Settings{Failures: 3, Window: time.Minute})
+	f := newFixture(Settings{Failures: -1, Ratio: 0.5, MinRequests: 3, Window: time.Minute})
 	f.do(t, Failure)
 	f.clk.Advance(30 * time.Second)
 	f.do(t, Failure)
@@ -263,7 +358,7 @@ func TestCooldown(t *testing.T) {
 }
 
 func TestCooldownWhileHalfOpenHoldsProbes(t *testing.T) {
-	f := newFixture(Settings{Failures: 1, RecoveryTimeout: time.Minute})
+	f := newFixture(Settings{Failures: 1, EjectionTime: time.Minute, MaxEjectionTime: 10 * time.Minute})
 	f.do(t, Failure)
 	f.Cooldown(t0.Add(90 * time.Second))
 	f.clk.Advance(time.Minute)
@@ -291,7 +386,7 @@ func TestNames(t *testing.T) {
 
 func TestConcurrent(t *testing.T) {
 	clk := clock.NewFake(t0)
-	b := New("dep", Settings{Failures: 5, Window: time.Second, RecoveryTimeout: 100 * time.Millisecond, HalfOpenRequests: 2}, clk)
+	b := New("dep", Settings{Failures: 5, Window: time.Second, EjectionTime: 100 * time.Millisecond, HalfOpenRequests: 2}, clk)
 	var wg sync.WaitGroup
 	for i := range 16 {
 		wg.Go(func() {

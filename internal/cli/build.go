@@ -161,6 +161,8 @@ func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options) 
 	opts.MaxQueueWait = res.MaxQueueWait
 	opts.StreamPing = cfg.Server.StreamPing
 	opts.IdempotencyTTL = res.IdempotencyTTL
+	opts.MaxResponseBytes = res.MaxResponseBytes
+	opts.MaxStreamBytes = res.MaxStreamBytes
 	opts.Timeouts = cfg.TimeoutsFor
 	opts.ContextWindow = func(model string) int {
 		if m, ok := catalog.Lookup(model); ok {

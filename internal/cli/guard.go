@@ -23,6 +23,10 @@ func (g breakerGuard) Allow() (func(gateway.Outcome), error) {
 	if err != nil {
 		return nil, err
 	}
+	return adapt(done), nil
+}
+
+func adapt(done func(breaker.Outcome)) func(gateway.Outcome) {
 	return func(o gateway.Outcome) {
 		switch o {
 		case gateway.OutcomeSuccess:
@@ -32,10 +36,19 @@ func (g breakerGuard) Allow() (func(gateway.Outcome), error) {
 		default:
 			done(breaker.Ignore)
 		}
-	}, nil
+	}
 }
 
+// Force admits an attempt through an ejected breaker (panic mode).
+func (g breakerGuard) Force() func(gateway.Outcome) { return adapt(g.b.Force()) }
+
 func (g breakerGuard) Cooldown(until time.Time) { g.b.Cooldown(until) }
+
+// ReadyAt is when the deployment takes traffic again (zero: now).
+func (g breakerGuard) ReadyAt() time.Time { return g.b.ReadyAt() }
+
+// CoolingDown reports whether it is resting after a 429.
+func (g breakerGuard) CoolingDown() bool { return !g.b.Snapshot().CoolingUntil.IsZero() }
 
 // StateName is the breaker state for /health and metrics.
 func (g breakerGuard) StateName() string {
@@ -101,7 +114,8 @@ func newGuardFactory(cfg *config.Config, clk clock.Clock, logger *slog.Logger) f
 			Ratio:            bc.Ratio,
 			MinRequests:      bc.MinRequests,
 			Window:           bc.Window,
-			RecoveryTimeout:  bc.RecoveryTimeout,
+			EjectionTime:     bc.EjectionTime,
+			MaxEjectionTime:  bc.MaxEjectionTime,
 			HalfOpenRequests: bc.HalfOpenRequests,
 			OnStateChange: func(name string, from, to breaker.State) {
 				logger.Warn("circuit breaker changed state", "deployment", name, "from", from.String(), "to", to.String())

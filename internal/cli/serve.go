@@ -166,7 +166,8 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	a.Governor = gov
 	a.Metrics.Register(gov.Collector())
 	prices.OnUnpriced = gov.CountUnpriced
-	p, err := buildParts(cfg, rec, gateway.Options{Logger: logger, Admitter: gov, Pricer: prices})
+	p, err := buildParts(cfg, rec, gateway.Options{Logger: logger, Admitter: gov, Pricer: prices,
+		OnAttempt: attemptObserver(cfg, a.Metrics)})
 	if err != nil {
 		gov.Close()
 		a.closeStore()
@@ -325,4 +326,30 @@ type slogWriter struct{ l *slog.Logger }
 func (s *slogWriter) Write(p []byte) (int, error) {
 	s.l.Warn(strings.TrimSpace(string(p)), "source", "net/http")
 	return len(p), nil
+}
+
+// attemptObserver counts each upstream attempt in the metrics, with the
+// model label bounded by the configuration: route targets and providers'
+// listed models keep their name, anything else (a name a client made up,
+// routed by prefix) is "other".
+func attemptObserver(cfg *config.Config, m *metrics.Registry) func(provider, model, outcome string) {
+	known := map[string]bool{}
+	for _, mc := range cfg.Models {
+		for _, e := range append(append([]string(nil), mc.Route...), mc.ContextFallback...) {
+			if _, model, ok := strings.Cut(e, "/"); ok {
+				known[model] = true
+			}
+		}
+	}
+	for _, p := range cfg.Providers {
+		for _, model := range p.Models {
+			known[model] = true
+		}
+	}
+	return func(provider, model, outcome string) {
+		if !known[model] {
+			model = "other"
+		}
+		m.ObserveAttempt(provider, model, outcome)
+	}
 }

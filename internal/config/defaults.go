@@ -59,12 +59,15 @@ func DefaultResilience() Resilience {
 			Multiplier:   2,
 			Cap:          8 * time.Second,
 			MaxRetryWait: 10 * time.Second,
-			BudgetRatio:  0.2,
+			BudgetRatio:  0.5,
 		},
 		Breaker: Breaker{
-			Failures:         3,
-			Window:           60 * time.Second,
-			RecoveryTimeout:  5 * time.Minute,
+			Failures:         5,
+			Ratio:            0.5,
+			MinRequests:      20,
+			Window:           30 * time.Second,
+			EjectionTime:     5 * time.Second,
+			MaxEjectionTime:  2 * time.Minute,
 			HalfOpenRequests: 1,
 		},
 		Timeouts: Timeouts{
@@ -78,6 +81,8 @@ func DefaultResilience() Resilience {
 		RequestTimeout: 10 * time.Minute,
 		MaxQueueWait:   10 * time.Second,
 		IdempotencyTTL: 10 * time.Minute,
+		MaxResponseBytes: 16 << 20,
+		MaxStreamBytes:   64 << 20,
 	}
 }
 
@@ -127,6 +132,8 @@ func (c *Config) ApplyDefaults(getenv func(string) string) {
 	setInt(&r.RequestTimeout, def.RequestTimeout)
 	setInt(&r.MaxQueueWait, def.MaxQueueWait)
 	setInt(&r.IdempotencyTTL, def.IdempotencyTTL)
+	setInt(&r.MaxResponseBytes, def.MaxResponseBytes)
+	setInt(&r.MaxStreamBytes, def.MaxStreamBytes)
 
 	for name, p := range c.Providers {
 		if p == nil {
@@ -175,11 +182,16 @@ func fillRetry(r *Retry, def Retry) {
 }
 
 func fillBreaker(b *Breaker, def Breaker) {
+	if b.EjectionTime == 0 {
+		b.EjectionTime = b.RecoveryTimeout // the old name
+	}
+	b.RecoveryTimeout = 0
 	setInt(&b.Failures, def.Failures)
 	setFloat(&b.Ratio, def.Ratio)
 	setInt(&b.MinRequests, def.MinRequests)
 	setInt(&b.Window, def.Window)
-	setInt(&b.RecoveryTimeout, def.RecoveryTimeout)
+	setInt(&b.EjectionTime, def.EjectionTime)
+	setInt(&b.MaxEjectionTime, def.MaxEjectionTime)
 	setInt(&b.HalfOpenRequests, def.HalfOpenRequests)
 }
 

@@ -448,19 +448,20 @@ models:
 		{"weight", c.Providers["openai"].Weight, 1},
 		{"provider timeout override kept", c.Providers["claude"].Timeouts.Connect, time.Second},
 		{"provider timeout override filled", c.Providers["claude"].Timeouts.Total, 10 * time.Minute},
-		{"provider breaker override filled", c.Providers["claude"].Breaker.Window, time.Minute},
+		{"provider breaker override filled", c.Providers["claude"].Breaker.Window, 30 * time.Second},
 		{"strategy", c.Models["m"].Strategy, "ordered"},
 		{"retry base", c.Resilience.Retry.Base, 250 * time.Millisecond},
 		{"retry multiplier", c.Resilience.Retry.Multiplier, 2.0},
 		{"retry cap", c.Resilience.Retry.Cap, 8 * time.Second},
 		{"max retry wait", c.Resilience.Retry.MaxRetryWait, 10 * time.Second},
-		{"budget ratio", c.Resilience.Retry.BudgetRatio, 0.2},
-		{"breaker failures", c.Resilience.Breaker.Failures, 3},
-		{"breaker window", c.Resilience.Breaker.Window, 60 * time.Second},
-		{"breaker recovery", c.Resilience.Breaker.RecoveryTimeout, 5 * time.Minute},
+		{"budget ratio", c.Resilience.Retry.BudgetRatio, 0.5},
+		{"breaker failures", c.Resilience.Breaker.Failures, 5},
+		{"breaker window", c.Resilience.Breaker.Window, 30 * time.Second},
+		{"breaker ejection", c.Resilience.Breaker.EjectionTime, 5 * time.Second},
+		{"breaker max ejection", c.Resilience.Breaker.MaxEjectionTime, 2 * time.Minute},
 		{"breaker half open", c.Resilience.Breaker.HalfOpenRequests, 1},
-		{"breaker min requests", c.Resilience.Breaker.MinRequests, 0},
-		{"breaker ratio", c.Resilience.Breaker.Ratio, 0.0},
+		{"breaker min requests", c.Resilience.Breaker.MinRequests, 20},
+		{"breaker ratio", c.Resilience.Breaker.Ratio, 0.5},
 		{"connect", c.Resilience.Timeouts.Connect, 10 * time.Second},
 		{"response header", c.Resilience.Timeouts.ResponseHeader, 60 * time.Second},
 		{"first token", c.Resilience.Timeouts.FirstToken, 60 * time.Second},
@@ -715,7 +716,7 @@ models:
 	if got := c.TimeoutsFor("fast", "unknown"); got != c.Resilience.Timeouts {
 		t.Errorf("TimeoutsFor(fast, unknown) = %+v, want the global timeouts", got)
 	}
-	if b := c.BreakerFor("slow"); b.Failures != 10 || b.Window != time.Minute {
+	if b := c.BreakerFor("slow"); b.Failures != 10 || b.Window != 30*time.Second || b.EjectionTime != 5*time.Second {
 		t.Errorf("BreakerFor(slow) = %+v", b)
 	}
 }

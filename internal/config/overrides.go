@@ -32,7 +32,9 @@ func (c *Config) BreakerFor(provider string) Breaker {
 		overlay(&b.Ratio, o.Ratio)
 		overlay(&b.MinRequests, o.MinRequests)
 		overlay(&b.Window, o.Window)
-		overlay(&b.RecoveryTimeout, o.RecoveryTimeout)
+		overlay(&b.EjectionTime, o.RecoveryTimeout)
+		overlay(&b.EjectionTime, o.EjectionTime)
+		overlay(&b.MaxEjectionTime, o.MaxEjectionTime)
 		overlay(&b.HalfOpenRequests, o.HalfOpenRequests)
 	}
 	return b

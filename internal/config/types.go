@@ -178,14 +178,21 @@ type Resilience struct {
 	// MaxAttempts caps upstream attempts per request across retries and
 	// fallbacks. Default 4.
 	MaxAttempts int `yaml:"max_attempts"`
-	// RequestTimeout is the total deadline per request (overridable by the
-	// x-llmgate-timeout header). Default 10m.
+	// RequestTimeout is the total deadline per request (a client's
+	// x-llmgate-timeout header can only shorten it). Default 10m.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// MaxQueueWait bounds waiting for upstream rate-limit capacity. Default 10s.
 	MaxQueueWait time.Duration `yaml:"max_queue_wait"`
 	// IdempotencyTTL keeps answers for repeated Idempotency-Key requests.
 	// Default 10m.
 	IdempotencyTTL time.Duration `yaml:"idempotency_ttl"`
+	// MaxResponseBytes bounds a non-streamed upstream answer; a larger one
+	// is a 502. Default 16777216 (16 MiB).
+	MaxResponseBytes int64 `yaml:"max_response_bytes"`
+	// MaxStreamBytes bounds a streamed upstream answer (a request with
+	// max_tokens is also cut at 256 KiB + 1 KiB per token). Default
+	// 67108864 (64 MiB).
+	MaxStreamBytes int64 `yaml:"max_stream_bytes"`
 }
 
 // Retry configures backoff.
@@ -200,21 +207,27 @@ type Retry struct {
 	// one moves on to the next route. Default 10s.
 	MaxRetryWait time.Duration `yaml:"max_retry_wait"`
 	// BudgetRatio caps retries at this share of recent requests per
-	// upstream. Default 0.2.
+	// upstream. Default 0.5.
 	BudgetRatio float64 `yaml:"budget_ratio"`
 }
 
 // Breaker configures a circuit breaker.
 type Breaker struct {
-	// Failures in Window that open the breaker. Default 3.
+	// Failures is how many consecutive upstream failures eject a
+	// deployment. Default 5; -1 disables the rule.
 	Failures int `yaml:"failures"`
-	// Ratio of failures (with at least MinRequests) that opens it too; 0
-	// disables the ratio rule.
+	// Ratio of failures over at least MinRequests counted requests in
+	// Window that ejects it too. Default 0.5 of 20 in 30s; -1 disables it.
 	Ratio       float64 `yaml:"ratio"`
 	MinRequests int     `yaml:"min_requests"`
-	// Window is the sliding window. Default 60s.
+	// Window is the ratio rule's sliding window. Default 30s.
 	Window time.Duration `yaml:"window"`
-	// RecoveryTimeout is how long it stays open. Default 5m.
+	// EjectionTime is the first ejection's length; each consecutive one
+	// doubles it up to MaxEjectionTime, with up to 20% jitter. Defaults 5s
+	// and 2m.
+	EjectionTime    time.Duration `yaml:"ejection_time"`
+	MaxEjectionTime time.Duration `yaml:"max_ejection_time"`
+	// RecoveryTimeout is the old name of EjectionTime, still accepted.
 	RecoveryTimeout time.Duration `yaml:"recovery_timeout"`
 	// HalfOpenRequests is how many probes go through when half-open. Default 1.
 	HalfOpenRequests int `yaml:"half_open_requests"`

@@ -129,6 +129,8 @@ func validateResilience(v *validator, path string, r *Resilience) {
 	v.nonNegative(path+".request_timeout", r.RequestTimeout)
 	v.nonNegative(path+".max_queue_wait", r.MaxQueueWait)
 	v.nonNegative(path+".idempotency_ttl", r.IdempotencyTTL)
+	v.nonNegativeInt(path+".max_response_bytes", r.MaxResponseBytes)
+	v.nonNegativeInt(path+".max_stream_bytes", r.MaxStreamBytes)
 }
 
 func validateRetry(v *validator, path string, r *Retry) {
@@ -145,11 +147,20 @@ func validateRetry(v *validator, path string, r *Retry) {
 }
 
 func validateBreaker(v *validator, path string, b *Breaker) {
-	v.nonNegativeInt(path+".failures", int64(b.Failures))
-	v.ratio(path+".ratio", b.Ratio)
+	if b.Failures < -1 {
+		v.add(path+".failures", "must be a count of consecutive failures, or -1 to disable the rule; got %d", b.Failures)
+	}
+	if b.Ratio != -1 {
+		v.ratio(path+".ratio", b.Ratio)
+	}
 	v.nonNegativeInt(path+".min_requests", int64(b.MinRequests))
 	v.nonNegative(path+".window", b.Window)
+	v.nonNegative(path+".ejection_time", b.EjectionTime)
+	v.nonNegative(path+".max_ejection_time", b.MaxEjectionTime)
 	v.nonNegative(path+".recovery_timeout", b.RecoveryTimeout)
+	if b.EjectionTime > 0 && b.MaxEjectionTime > 0 && b.MaxEjectionTime < b.EjectionTime {
+		v.add(path+".max_ejection_time", "%s is below ejection_time %s; raise it or lower ejection_time", b.MaxEjectionTime, b.EjectionTime)
+	}
 	v.nonNegativeInt(path+".half_open_requests", int64(b.HalfOpenRequests))
 }
 

@@ -1,6 +1,6 @@
 package gateway_test
 
-// Benchmarks of the request pipeline alone: Gateway.Serve with a canned
+// Benchmarks of the request pipeline alone: Gateway.Handle with a canned
 // upstream on loopback, no HTTP server in front. Run them with
 //
 //	go test -run XXX -bench . -benchmem ./internal/gateway
@@ -136,7 +136,7 @@ func (c benchCase) call(body []byte) *gateway.Call {
 		Model: c.model, Stream: c.stream, Body: body, Header: http.Header{}}
 }
 
-// BenchmarkGatewayServe measures Gateway.Serve: routing, the upstream
+// BenchmarkGatewayServe measures Gateway.Handle: routing, the upstream
 // request on a pooled connection, reading or pumping the answer, the
 // request record. The body is copied per call as the server reads it.
 func BenchmarkGatewayServe(b *testing.B) {
@@ -162,7 +162,9 @@ func BenchmarkGatewayServe(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			r := httptest.NewRequest(http.MethodPost, c.path, nil)
 			w := &benchWriter{h: http.Header{}, keep: true}
-			app.Gateway.Serve(w, r, c.call([]byte(c.body)))
+			if e := app.Gateway.Handle(w, r, c.call([]byte(c.body))); e != nil {
+				b.Fatal(e)
+			}
 			if w.code != http.StatusOK || !strings.Contains(w.buf.String(), c.want) {
 				b.Fatalf("HTTP %d, want 200 with %q:\n%s", w.code, c.want, w.buf.String())
 			}
@@ -171,7 +173,9 @@ func BenchmarkGatewayServe(b *testing.B) {
 			for b.Loop() {
 				w.reset()
 				body := append([]byte(nil), c.body...)
-				app.Gateway.Serve(w, r, c.call(body))
+				if e := app.Gateway.Handle(w, r, c.call(body)); e != nil {
+					b.Fatal(e)
+				}
 			}
 		})
 	}

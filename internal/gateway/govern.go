@@ -31,15 +31,21 @@ type Admission struct {
 	Model     string     // as asked
 	Op        provider.Op
 	// PriceModel and Provider are the first route's upstream model and
-	// provider, used for the worst-case cost.
+	// provider.
 	PriceModel string
 	Provider   string
-	Stream     bool
+	// Routes are every deployment the request may be served by (nil when
+	// it is only the first route); the worst-case cost is the dearest's.
+	Routes []Route
+	Stream bool
 	// Tokens estimates the request's input tokens and its output cap (the
 	// client's max tokens, else the model's). It decodes the body, so call
 	// it only when a limit or budget needs it.
 	Tokens func() (input, maxOutput int)
 }
+
+// Route is one deployment a request may be served by.
+type Route struct{ Provider, Model string }
 
 // Admitter enforces limits, budgets and spend guards (governance).
 type Admitter interface {

@@ -68,7 +68,8 @@ func (g *Gateway) runHedged(ctx context.Context, w http.ResponseWriter, x *excha
 		cancel()
 		wg.Wait()
 		for ; reported < launched; reported++ {
-			(<-results).done(OutcomeIgnore)
+			r := <-results
+			g.observe(x, r.d, r.done, r.perr, decide(r.perr, attemptState{ended: true}))
 		}
 	}()
 	launch := func(d *Deployment) bool {
@@ -105,8 +106,7 @@ func (g *Gateway) runHedged(ctx context.Context, w http.ResponseWriter, x *excha
 			reported++
 			if r.perr == nil {
 				cancel() // the loser stops at once
-				r.done(OutcomeSuccess)
-				r.d.Upstream.health.record(true, "", g.clk.Now())
+				g.observe(x, r.d, r.done, nil, decide(nil, attemptState{}))
 				x.usage, x.estimated, x.ttft, x.served, x.status = r.sub.usage, r.sub.estimated, r.sub.ttft, r.d, r.bw.status
 				x.text = r.sub.text
 				x.fallback = r.d != first
@@ -121,12 +121,7 @@ func (g *Gateway) runHedged(ctx context.Context, w http.ResponseWriter, x *excha
 				return true, nil, launched
 			}
 			r.perr.Provider = r.d.Upstream.Name
-			if r.perr.Kind.Retryable() && r.perr.Kind != provider.KindRateLimited && ctx.Err() == nil {
-				r.done(OutcomeFailure)
-				r.d.Upstream.health.record(false, r.perr.Message, g.clk.Now())
-			} else {
-				r.done(OutcomeIgnore)
-			}
+			g.observe(x, r.d, r.done, r.perr, decide(r.perr, attemptState{ended: ctx.Err() != nil}))
 			lastErr = r.perr
 			if launched == 1 && x.attempts < g.opts.MaxAttempts && (r.perr.Kind.Retryable() || r.perr.Kind.Fallback()) && launch(second) {
 				x.fallback = true // the primary failed before the delay: go to the second now

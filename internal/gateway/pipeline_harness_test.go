@@ -47,7 +47,7 @@ func firstNFault(n int, f mock.Fault) func(int) *mock.Fault {
 
 // baseResilience is the small, fast resilience block every test starts from.
 const baseResilience = `  retry: {base: 1ms, cap: 5ms, max_retry_wait: 3s}
-  breaker: {failures: 3, window: 60s, recovery_timeout: 1s, half_open_requests: 1}
+  breaker: {failures: 3, ejection_time: 1s, half_open_requests: 1}
 `
 
 // pipelineGW is a fully wired gateway (cli.NewApp) in front of scripted mocks.
@@ -64,6 +64,18 @@ type pipelineGW struct {
 // extra lines under resilience: (indented two spaces) and models the
 // models: block body. Everything stops when the test ends.
 func startPipeline(t *testing.T, ups []upstreamSpec, resilience, models string) *pipelineGW {
+	t.Helper()
+	return startGateway(t, ups, baseResilience+resilience, models)
+}
+
+// startDefaults is startPipeline on the default resilience settings: what
+// a user who tunes nothing gets.
+func startDefaults(t *testing.T, ups []upstreamSpec, models string) *pipelineGW {
+	t.Helper()
+	return startGateway(t, ups, "", models)
+}
+
+func startGateway(t *testing.T, ups []upstreamSpec, resilience, models string) *pipelineGW {
 	t.Helper()
 	var y strings.Builder
 	fmt.Fprintf(&y, "storage: {data_dir: %q}\nrequest_log: {ring_size: 200}\nproviders:\n", t.TempDir())
@@ -87,7 +99,9 @@ func startPipeline(t *testing.T, ups []upstreamSpec, resilience, models string) 
 		}
 		fmt.Fprintf(&y, "  %s: {type: %s, base_url: %q, api_key: test-key-%s}\n", u.Name, u.Type, base, u.Name)
 	}
-	y.WriteString("resilience:\n" + baseResilience + resilience)
+	if resilience != "" {
+		y.WriteString("resilience:\n" + resilience)
+	}
 	if models != "" {
 		y.WriteString("models:\n" + models)
 	}

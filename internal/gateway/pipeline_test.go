@@ -89,15 +89,26 @@ func testResponses(t *testing.T) {
 			calls: map[string]int{"p1": 1, "p2": 1},
 		},
 		{
-			name: "429 with a short Retry-After retries the same deployment after the wait",
+			name: "429 with a short Retry-After and a fallback goes to the fallback at once",
 			ups: []upstreamSpec{
 				{Name: "p1", Type: "openai", Script: firstNFault(1, mock.Fault{Status: 429, RetryAfter: time.Second})},
 				{Name: "p2", Type: "anthropic"},
 			},
 			models: twoRoutes,
 			req:    clientReq{Format: "openai", Model: "chat"},
+			status: 200, provider: "p2", attempts: 2, fallback: "true",
+			calls:      map[string]int{"p1": 1, "p2": 1},
+			maxElapsed: 900 * time.Millisecond,
+		},
+		{
+			name: "429 with a short Retry-After on the only route waits it out and retries",
+			ups: []upstreamSpec{
+				{Name: "p1", Type: "openai", Script: firstNFault(1, mock.Fault{Status: 429, RetryAfter: time.Second})},
+			},
+			models: "  chat: {route: [p1/gpt-4o-mini]}\n",
+			req:    clientReq{Format: "openai", Model: "chat"},
 			status: 200, provider: "p1", model: "gpt-4o-mini", attempts: 2, fallback: "false",
-			calls:      map[string]int{"p1": 2, "p2": 0},
+			calls:      map[string]int{"p1": 2},
 			minElapsed: time.Second, maxElapsed: 2500 * time.Millisecond,
 		},
 		{
@@ -362,10 +373,11 @@ func testBreaker(t *testing.T) {
 	expect("breaker open", "p2", 1, 3) // p1 skipped: no call to it
 
 	failing.Store(false)
-	time.Sleep(1100 * time.Millisecond) // resilience.breaker.recovery_timeout is 1s
-	if st, _ := breakerState(); st != "half_open" {
-		t.Errorf("GET /health after the recovery timeout: p1 breaker %q, want half_open", st)
-	}
+	// resilience.breaker.ejection_time is 1s (+ up to 20% jitter).
+	waitUntil(t, "p1's ejection to end (half_open in GET /health)", func() bool {
+		st, _ := breakerState()
+		return st == "half_open"
+	})
 	expect("half-open probe", "p1", 1, 4)
 	// The provider may still show as degraded (3 of its last 5 answers
 	// failed), but its breaker is closed again and no longer listed.

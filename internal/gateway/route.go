@@ -135,9 +135,13 @@ func (r *Router) Resolve(model string) ([]*Deployment, error) {
 		return nil, &provider.Error{Kind: provider.KindNotFound, Param: "model", Code: "model_not_found",
 			Message: fmt.Sprintf("model %q is served by %s, which is not configured: %s", model, vendor, keyHint(vendor))}
 	}
+	msg := fmt.Sprintf("model %q is not served by this gateway", model)
+	if near := closest(model, r.ModelNames(), 3); len(near) > 0 {
+		msg += "; did you mean " + strings.Join(near, ", ") + "?"
+	}
 	return nil, &provider.Error{Kind: provider.KindNotFound, Param: "model", Code: "model_not_found",
-		Message: fmt.Sprintf("model %q is not served by this gateway; available: %s. Add it under models: in the config, or ask for provider/model (e.g. %s)",
-			model, strings.Join(r.Available(12), ", "), r.example(model))}
+		Message: fmt.Sprintf("%s Available: %s. Add it under models: in the config, or ask for provider/model (e.g. %s)",
+			msg, strings.Join(r.Available(12), ", "), r.example(model))}
 }
 
 // ContextFallback returns the larger-context chain configured for model.
@@ -147,6 +151,11 @@ func (r *Router) ContextFallback(model string) ([]*Deployment, error) {
 		return nil, nil
 	}
 	return r.chain(chain)
+}
+
+func (r *Router) hasContextFallback(model string) bool {
+	_, ok := r.ctxFall[model]
+	return ok
 }
 
 func (r *Router) chain(entries []string) ([]*Deployment, error) {

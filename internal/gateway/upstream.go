@@ -128,8 +128,14 @@ const (
 // Guard admits attempts to a deployment (a circuit breaker).
 type Guard interface {
 	// Allow admits one attempt; done reports its outcome. An error means the
-	// deployment must be skipped now.
+	// deployment should be skipped now; it may say when it is ready again
+	// (ReadyAt() time.Time) and whether it is a 429 cooldown
+	// (CoolingDown() bool).
 	Allow() (done func(Outcome), err error)
+	// Force admits one attempt whatever the state, for when every route of
+	// a model is ejected (panic mode): refusing would make a partial
+	// outage total.
+	Force() (done func(Outcome))
 	// Cooldown keeps the deployment out of rotation until t (a 429 reset)
 	// without counting a failure.
 	Cooldown(until time.Time)
@@ -169,6 +175,7 @@ func settleNothing(int)                      {}
 type noGuard struct{}
 
 func (noGuard) Allow() (func(Outcome), error) { return func(Outcome) {}, nil }
+func (noGuard) Force() func(Outcome)          { return func(Outcome) {} }
 func (noGuard) Cooldown(time.Time)            {}
 
 // ewma is a decaying average of attempt latency, for latency-based pools,

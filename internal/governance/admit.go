@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/llmgate/llmgate/internal/catalog"
 	"github.com/llmgate/llmgate/internal/gateway"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/store"
@@ -167,22 +166,36 @@ func (g *Governor) Admit(ctx context.Context, a *gateway.Admission) (gateway.Tic
 		return t, nil
 	}
 
+	// The worst case is priced at the dearest route the request may take,
+	// so a fallback to a pricier deployment cannot overshoot a budget.
 	var worst int64
-	var price catalog.Price
-	priced := false
+	var cost float64
+	priced, priceModel := false, a.PriceModel
 	if g.prices != nil {
-		price, priced = g.prices.Price(a.Provider, a.PriceModel)
+		routes := a.Routes
+		if len(routes) == 0 {
+			routes = []gateway.Route{{Provider: a.Provider, Model: a.PriceModel}}
+		}
+		for _, rt := range routes {
+			price, ok := g.prices.Price(rt.Provider, rt.Model)
+			if !ok {
+				continue
+			}
+			tokens()
+			if c := price.Cost(provider.Usage{InputTokens: in, OutputTokens: out}); !priced || c > cost {
+				cost, priceModel = c, rt.Model
+			}
+			priced = true
+		}
 	}
 	if priced {
-		tokens()
-		cost := price.Cost(provider.Usage{InputTokens: in, OutputTokens: out})
 		worst = nanos(cost)
 		if capUSD := g.cfg.MaxRequestCost; capUSD > 0 && cost > capUSD {
 			t.undo()
 			g.met.deny("cost_cap")
 			return nil, &provider.Error{Kind: provider.KindBadRequest, Code: "request_cost_too_high", Header: t.header,
 				Message: fmt.Sprintf("this request could cost up to %s (about %d input tokens and up to %d output tokens of %s), more than this gateway allows per request (governance.max_request_cost %s): lower max_tokens or shorten the prompt",
-					fmtUSD(cost), in, out, a.PriceModel, fmtUSD(capUSD))}
+					fmtUSD(cost), in, out, priceModel, fmtUSD(capUSD))}
 		}
 	}
 	g.holds(t, k, team, now, worst)

@@ -36,7 +36,7 @@ func New() *Registry {
 		Help: "Requests answered, by client wire format, provider that served (or failed), status class and error kind."},
 		[]string{"client_format", "provider", "status_class", "error_kind"})
 	r.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmgate_upstream_attempts_total",
-		Help: "Upstream attempts, retries and fallbacks included, by the provider that finally answered."}, []string{"provider"})
+		Help: "Upstream attempts, retries and fallbacks included, each under the provider and model it went to, by outcome (success or the error kind)."}, []string{"provider", "model", "outcome"})
 	r.fallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmgate_fallbacks_total",
 		Help: "Requests served by a route other than the first."}, []string{"provider"})
 	r.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "llmgate_request_duration_seconds",
@@ -67,6 +67,12 @@ func (r *Registry) Register(c prometheus.Collector) { r.reg.MustRegister(c) }
 // RecordDropped counts one request-log record lost to a full queue.
 func (r *Registry) RecordDropped() { r.dropped.Inc() }
 
+// ObserveAttempt counts one upstream attempt (the gateway's OnAttempt).
+// Models are the configured route targets, so the label stays bounded.
+func (r *Registry) ObserveAttempt(provider, model, outcome string) {
+	r.attempts.WithLabelValues(provider, model, outcome).Inc()
+}
+
 // Observe counts one finished request.
 func (r *Registry) Observe(rec store.Record) {
 	class := "0xx"
@@ -74,9 +80,6 @@ func (r *Registry) Observe(rec store.Record) {
 		class = strconv.Itoa(rec.Status/100) + "xx"
 	}
 	r.requests.WithLabelValues(rec.ClientFormat, rec.Provider, class, rec.ErrorKind).Inc()
-	if rec.Attempts > 0 {
-		r.attempts.WithLabelValues(rec.Provider).Add(float64(rec.Attempts))
-	}
 	if rec.Fallback {
 		r.fallbacks.WithLabelValues(rec.Provider).Inc()
 	}

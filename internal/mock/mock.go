@@ -82,6 +82,9 @@ type Options struct {
 	Latency time.Duration
 	// Clock is the time source; nil means the system clock.
 	Clock Clock
+	// IgnoreMaxTokens sends the whole Text even past the request's
+	// max_tokens: a runaway upstream.
+	IgnoreMaxTokens bool
 	// MaxRecorded caps the requests kept for Requests (the latest win).
 	// Zero means 1000; negative records nothing (counters still work).
 	MaxRecorded int

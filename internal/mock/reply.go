@@ -83,7 +83,7 @@ func (m *Mock) build(c *convo) reply {
 		rep.text = echo("Mock reply to: ", c.lastUser)
 	}
 	n := countTokens(rep.text)
-	if c.maxTokens > 0 && n > c.maxTokens {
+	if c.maxTokens > 0 && n > c.maxTokens && !m.opts.IgnoreMaxTokens {
 		rep.text = rep.text[:tokenPrefixLen(rep.text, c.maxTokens)]
 		n = c.maxTokens
 		rep.truncated = true

@@ -13,25 +13,6 @@ import (
 	"github.com/llmgate/llmgate/internal/store"
 )
 
-// writeError answers a locally found problem in the client's format, and
-// records it in the request log so rejected requests are visible too.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, f provider.Format, id string, e *provider.Error) {
-	cc := s.g.Client(f)
-	if s.o.Recorder != nil {
-		s.o.Recorder.Record(store.Record{ID: id, Time: time.Now().UTC(), ClientFormat: string(f), Op: r.URL.Path,
-			Status: cc.StatusFor(e), ErrorKind: string(e.Kind), ErrorMessage: e.Message})
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Request-Id", id)
-	h.Set("Request-Id", id)
-	if !e.Kind.Retryable() {
-		h.Set("X-Should-Retry", "false")
-	}
-	w.WriteHeader(cc.StatusFor(e))
-	_, _ = w.Write(cc.EncodeError(e, id))
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -79,7 +60,7 @@ func (s *Server) countTokens(f provider.Format) apiHandler {
 		if u := chain[0].Upstream; u.Format == f && (u.HasKey() || clientKey != "" || !u.RequiresKey) {
 			c := s.newCall(r, who, f, provider.OpCountTokens, body)
 			c.Model = model
-			s.g.Serve(w, r, c)
+			s.serve(w, r, c)
 			return
 		}
 		n := 0

@@ -356,7 +356,7 @@ func (s *Server) chat(f provider.Format, op provider.Op) apiHandler {
 			s.writeError(w, r, f, id, perr)
 			return
 		}
-		s.g.Serve(w, r, c)
+		s.serve(w, r, c)
 	}
 }
 
@@ -400,7 +400,7 @@ func (s *Server) gemini(w http.ResponseWriter, r *http.Request, who *caller) {
 		s.writeError(w, r, f, id, perr)
 		return
 	}
-	s.g.Serve(w, r, c)
+	s.serve(w, r, c)
 }
 
 func (s *Server) root(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,60 @@
+package gateway
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/provider"
+)
+
+func TestDecide(t *testing.T) {
+	up := func(k provider.Kind, status int) *provider.Error {
+		return &provider.Error{Kind: k, UpstreamStatus: status, Message: "x"}
+	}
+	rl := up(provider.KindRateLimited, 429)
+	rl3 := &provider.Error{Kind: provider.KindRateLimited, UpstreamStatus: 429, RetryAfter: 3 * time.Second}
+	local := &provider.Error{Kind: provider.KindUnavailable, Cause: errLocal}
+	unservable := &provider.Error{Kind: provider.KindBadRequest, Cause: errUnservable}
+	paced := &provider.Error{Kind: provider.KindRateLimited, Cause: errors.Join(errPaced, errors.New("wait"))}
+	missingKey := &provider.Error{Kind: provider.KindAuth, Message: "OPENAI_API_KEY is not set"}
+	localCtx := &provider.Error{Kind: provider.KindContextLength}
+	fresh, committed, ended, onCtx := attemptState{}, attemptState{committed: true}, attemptState{ended: true}, attemptState{usedContext: true}
+
+	tests := []struct {
+		name string
+		err  *provider.Error
+		s    attemptState
+		want verdict
+	}{
+		{"success", nil, fresh, verdict{act: actStop, outcome: OutcomeSuccess, counted: true}},
+		{"503 overloaded moves on and counts a failure", up(provider.KindOverloaded, 503), fresh, verdict{act: actNext, outcome: OutcomeFailure, unhealthy: true, counted: true}},
+		{"500", up(provider.KindServer, 500), fresh, verdict{act: actNext, outcome: OutcomeFailure, unhealthy: true, counted: true}},
+		{"timeout", &provider.Error{Kind: provider.KindTimeout}, fresh, verdict{act: actNext, outcome: OutcomeFailure, unhealthy: true, counted: true}},
+		{"connection refused", &provider.Error{Kind: provider.KindConnect}, fresh, verdict{act: actNext, outcome: OutcomeFailure, unhealthy: true, counted: true}},
+		{"garbage", &provider.Error{Kind: provider.KindBadGateway}, fresh, verdict{act: actNext, outcome: OutcomeFailure, unhealthy: true, counted: true}},
+		{"429 without Retry-After cools 1s, not a failure", rl, fresh, verdict{act: actNext, outcome: OutcomeIgnore, unhealthy: true, cooldown: time.Second, counted: true}},
+		{"429 cools for the time asked", rl3, fresh, verdict{act: actNext, outcome: OutcomeIgnore, unhealthy: true, cooldown: 3 * time.Second, counted: true}},
+		{"quota exhausted: another route", up(provider.KindQuota, 429), fresh, verdict{act: actDrop, outcome: OutcomeIgnore, unhealthy: true, counted: true}},
+		{"upstream 404 model: another route", up(provider.KindNotFound, 404), fresh, verdict{act: actDrop, outcome: OutcomeIgnore, unhealthy: true, counted: true}},
+		{"missing gateway key: another route, health untouched", missingKey, fresh, verdict{act: actDrop, outcome: OutcomeIgnore, counted: true}},
+		{"client's 400 stops", up(provider.KindBadRequest, 400), fresh, verdict{act: actStop, outcome: OutcomeIgnore, counted: true}},
+		{"context length: context fallback", up(provider.KindContextLength, 400), fresh, verdict{act: actContext, outcome: OutcomeIgnore, counted: true}},
+		{"context length found locally", localCtx, fresh, verdict{act: actContext, outcome: OutcomeIgnore, counted: true}},
+		{"context length on the fallback chain stops", up(provider.KindContextLength, 400), onCtx, verdict{act: actStop, outcome: OutcomeIgnore, counted: true}},
+		{"client left", &provider.Error{Kind: provider.KindCanceled}, fresh, verdict{act: actStop, outcome: OutcomeIgnore, counted: true}},
+		{"deadline passed", &provider.Error{Kind: provider.KindTimeout}, ended, verdict{act: actStop, outcome: OutcomeIgnore, counted: true}},
+		{"gateway out of file descriptors: not the upstream's fault", local, fresh, verdict{act: actNext, outcome: OutcomeIgnore, counted: true}},
+		{"route cannot express the request: not an attempt", unservable, fresh, verdict{act: actDrop, outcome: OutcomeIgnore}},
+		{"held back by pacing: not an attempt", paced, fresh, verdict{act: actNext, outcome: OutcomeIgnore, paced: true}},
+		{"stream cut after commit counts a failure and stops", up(provider.KindBadGateway, 0), committed, verdict{act: actStop, outcome: OutcomeFailure, unhealthy: true, counted: true}},
+		{"429 in a committed stream stops without cooling", rl, committed, verdict{act: actStop, outcome: OutcomeIgnore, unhealthy: true, counted: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := decide(tt.err, tt.s); got != tt.want {
+				t.Errorf("decide = %+v (%s), want %+v (%s)", got, got.act, tt.want, tt.want.act)
+			}
+		})
+	}
+}
