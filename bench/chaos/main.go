@@ -1,7 +1,11 @@
 // Command chaos runs llmgate's failure scenarios against in-process mock
 // providers and prints what clients saw:
 //
-//	go run ./bench/chaos [-scenario all|failover|random5xx|mixed] [-requests 300] [-concurrency 16]
+//	go run ./bench/chaos [-scenario all|random5xx|failover|blip|ratelimit|mixed|overload|budget] [-requests 300] [-concurrency 16]
+//
+// Every scenario runs on the default configuration (no resilience tuning)
+// and again straight against the faulty provider with a client that
+// retries as the official SDKs do, and prints both.
 //
 // Everything runs on 127.0.0.1 and stops by itself. It exits 1 when a
 // scenario misses one of its targets (see internal/chaos).
@@ -26,7 +30,7 @@ func main() {
 }
 
 func run() int {
-	scenario := flag.String("scenario", "all", "all, failover, random5xx or mixed")
+	scenario := flag.String("scenario", "all", "all, or one of: "+strings.Join(chaos.Scenarios(), ", "))
 	var o chaos.Options
 	flag.IntVar(&o.Requests, "requests", 300, "client requests per scenario")
 	flag.IntVar(&o.Concurrency, "concurrency", 16, "clients sending at once")

@@ -29,6 +29,7 @@ import (
 	"github.com/llmgate/llmgate/internal/cli"
 	"github.com/llmgate/llmgate/internal/clock"
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/governance"
 	"github.com/llmgate/llmgate/internal/mock"
 	"github.com/llmgate/llmgate/internal/tokens"
 )
@@ -52,6 +53,8 @@ type Options struct {
 	DataDir string
 	// Logger receives the gateway's log; nil discards it.
 	Logger *slog.Logger
+	// SkipDirect leaves out the direct-to-provider comparison run.
+	SkipDirect bool
 }
 
 func (o Options) withDefaults() Options {
@@ -98,6 +101,8 @@ type Result struct {
 	// Goroutines before the run started anything and after it stopped it.
 	GoroutinesBefore, GoroutinesAfter int
 	Elapsed                           time.Duration
+	// Concurrency is Options.Concurrency.
+	Concurrency int
 
 	// AfterOpen is, for failover, the requests the secondary served in one
 	// attempt (the primary's breaker was open), and P99AfterOpen their p99.
@@ -108,6 +113,28 @@ type Result struct {
 	// AfterOpen (the requests sent at the same point of the load).
 	Baseline          *Result
 	PairedBaselineP99 time.Duration
+
+	// Direct is the same load and faults sent straight to the primary
+	// provider by a client that retries as the official SDKs do (3
+	// attempts, exponential backoff from 0.5 s, Retry-After honoured):
+	// what the application would get without llmgate.
+	Direct *Result
+	// PrimaryCalls is the primary mock's request count.
+	PrimaryCalls int
+	// Refused counts failed requests that got no upstream attempt at all
+	// (X-Llmgate-Attempts: 0).
+	Refused int
+	// WrongFailures lists failure answers that break the README's rules
+	// (status and type for the client's format, X-Should-Retry: false),
+	// with a count each; RetryAfter counts failures that carried one.
+	WrongFailures map[string]int
+	RetryAfter    int
+	// FirstOKAfterRecovery is, for blip, how long after the fault ended the
+	// first request that started after it succeeded (-1: none did).
+	FirstOKAfterRecovery time.Duration
+	// BudgetUSD and SpentUSD are, for budget, the key's budget and what it
+	// was charged.
+	BudgetUSD, SpentUSD float64
 
 	samples   []sample
 	afterOpen []int // indices of the AfterOpen requests
@@ -148,13 +175,70 @@ func Run(ctx context.Context, name string, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	r := rs[0]
 	if name == Failover {
 		base, fail := rs[0], rs[1]
 		fail.Baseline = base
 		fail.PairedBaselineP99 = percentile(pick(base.samples, fail.afterOpen), 0.99)
-		return fail, nil
+		r = fail
 	}
-	return rs[0], nil
+	if o.SkipDirect {
+		return r, nil
+	}
+	d, err := runDirect(ctx, sc, o)
+	if err != nil {
+		return nil, err
+	}
+	r.Direct = d
+	return r, nil
+}
+
+// runDirect sends the scenario's load straight to a fresh primary mock
+// with the same faults, retrying as an SDK would.
+func runDirect(ctx context.Context, sc scenario, o Options) (*Result, error) {
+	e, err := startMock(sc.primary(o.Seed))
+	if err != nil {
+		return nil, err
+	}
+	e.direct = true
+	e.client = newClient(o)
+	defer func() { _ = e.stop() }()
+	lctx, cancel := context.WithTimeout(ctx, o.MaxDuration)
+	defer cancel()
+	samples := make([]sample, o.Requests)
+	t0 := time.Now()
+	e.load(lctx, sc, o, samples, 0, o.Requests)
+	r := summarize(sc, samples)
+	r.Scenario, r.Elapsed = sc.name+" (direct)", time.Since(t0)
+	r.UpstreamCalls = e.mocks[0].Count()
+	return r, nil
+}
+
+// startMock serves one mock on a loopback listener.
+func startMock(opts mock.Options) (*env, error) {
+	e := &env{}
+	mctx, stop := context.WithCancel(context.Background())
+	e.mockStop = stop
+	var lc net.ListenConfig
+	ln, err := lc.Listen(mctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("chaos: mock listener: %w", err)
+	}
+	opts.MaxRecorded = -1
+	m := mock.New(opts)
+	e.mocks[0] = m
+	e.mockDone[0] = make(chan error, 1)
+	go func(done chan<- error) { done <- mock.Serve(mctx, ln, m, slog.New(slog.DiscardHandler)) }(e.mockDone[0])
+	e.url = "http://" + ln.Addr().String()
+	return e, nil
+}
+
+func newClient(o Options) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		MaxIdleConns: o.Concurrency, MaxIdleConnsPerHost: o.Concurrency, IdleConnTimeout: 30 * time.Second,
+		DisableCompression: true,
+	}}
 }
 
 // run starts a gateway and its two mocks per scenario, drives the load,
@@ -216,6 +300,13 @@ func run(ctx context.Context, scs []scenario, o Options) (res []*Result, err err
 		for _, m := range e.mocks {
 			r.UpstreamCalls += m.Count()
 		}
+		r.PrimaryCalls, r.Concurrency = e.mocks[0].Count(), o.Concurrency
+		if scs[k].budgetUSD > 0 {
+			r.BudgetUSD = scs[k].budgetUSD
+			if r.SpentUSD, err = e.spent(ctx); err != nil {
+				return nil, err
+			}
+		}
 		res = append(res, r)
 	}
 	return res, nil
@@ -254,6 +345,21 @@ type env struct {
 	url       string
 	client    *http.Client
 	removeDir string
+	direct    bool   // the client calls the mock itself, retrying like an SDK
+	key       string // the virtual key's secret, for budget
+	keyID     string
+}
+
+// spent is what the budget key was charged.
+func (e *env) spent(ctx context.Context) (float64, error) {
+	k, err := e.app.Governor.Key(ctx, e.keyID)
+	if err != nil {
+		return 0, fmt.Errorf("chaos: reading the key: %w", err)
+	}
+	if k.Budget == nil {
+		return 0, nil
+	}
+	return k.Budget.SpentUSD, nil
 }
 
 // Provider names in the gateway config: the route is primary, then secondary.
@@ -293,20 +399,41 @@ func start(sc scenario, o Options) (e *env, err error) {
 		go func(done chan<- error) { done <- mock.Serve(mctx, ln, m, quiet) }(e.mockDone[i])
 		urls[i] = "http://" + ln.Addr().String()
 	}
+	route := fmt.Sprintf("[%s/gpt-4o-mini, %s/claude-sonnet-4-5]", primaryName, secondaryName)
+	extra := ""
+	switch {
+	case sc.single:
+		route = fmt.Sprintf("[%s/gpt-4o-mini]", primaryName)
+	case sc.budgetUSD > 0:
+		route = fmt.Sprintf("[%s/cheap-model, %s/pricey-model]", primaryName, secondaryName)
+		extra = `governance:
+  prices:
+    cheap-model: {input: 0.1, output: 0.4}
+    pricey-model: {input: 2, output: 8}
+`
+	}
+	// No resilience block: every scenario runs on the defaults.
 	y := fmt.Sprintf(`storage: {data_dir: %q}
 providers:
   %s: {type: openai, base_url: %q, api_key: chaos-primary}
   %s: {type: anthropic, base_url: %q, api_key: chaos-secondary}
 models:
-  chat: {route: [%s/gpt-4o-mini, %s/claude-sonnet-4-5]}
-resilience:
-%s`, dir, primaryName, urls[0]+"/v1", secondaryName, urls[1], primaryName, secondaryName, sc.resilience)
+  chat: {route: %s}
+%s`, dir, primaryName, urls[0]+"/v1", secondaryName, urls[1], route, extra)
 	cfg, err := config.Parse("chaos-"+sc.name+".yaml", []byte(y), func(string) string { return "" })
 	if err != nil {
 		return nil, fmt.Errorf("chaos: scenario %s config: %w", sc.name, err)
 	}
 	if e.app, err = cli.NewApp(context.Background(), cfg, o.Logger); err != nil {
 		return nil, fmt.Errorf("chaos: building the gateway: %w", err)
+	}
+	if sc.budgetUSD > 0 {
+		k, err := e.app.Governor.CreateKey(context.Background(), governance.KeySpec{Name: "chaos-budget",
+			BudgetUSD: sc.budgetUSD, BudgetPeriod: "total"})
+		if err != nil {
+			return nil, fmt.Errorf("chaos: creating the budget key: %w", err)
+		}
+		e.key, e.keyID = k.Secret, k.Key.ID
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
@@ -317,10 +444,7 @@ resilience:
 	e.srv = &http.Server{Handler: e.app.Handler, ReadHeaderTimeout: 10 * time.Second}
 	e.srvDone = make(chan error, 1)
 	go func() { e.srvDone <- e.srv.Serve(ln) }()
-	e.client = &http.Client{Transport: &http.Transport{
-		MaxIdleConns: o.Concurrency, MaxIdleConnsPerHost: o.Concurrency, IdleConnTimeout: 30 * time.Second,
-		DisableCompression: true,
-	}}
+	e.client = newClient(o)
 	return e, nil
 }
 
@@ -368,6 +492,9 @@ func (e *env) stop() error {
 
 // inFlight is the requests the gateway's deployments have in progress.
 func (e *env) inFlight() int {
+	if e.app == nil {
+		return 0
+	}
 	n := int64(0)
 	for _, d := range e.app.Router.Deployments() {
 		n += d.Inflight()
@@ -376,11 +503,20 @@ func (e *env) inFlight() int {
 }
 
 // upstreamActive is the requests the mocks are serving.
-func (e *env) upstreamActive() int { return e.mocks[0].Active() + e.mocks[1].Active() }
+func (e *env) upstreamActive() int {
+	n := 0
+	for _, m := range e.mocks {
+		if m != nil {
+			n += m.Active()
+		}
+	}
+	return n
+}
 
 // summarize turns samples into a Result.
 func summarize(sc scenario, samples []sample) *Result {
-	r := &Result{Scenario: sc.name, About: sc.about, Statuses: map[int]int{}, samples: samples}
+	r := &Result{Scenario: sc.name, About: sc.about, Statuses: map[int]int{}, WrongFailures: map[string]int{},
+		FirstOKAfterRecovery: -1, samples: samples}
 	var all []time.Duration
 	for i, s := range samples {
 		if !s.sent {
@@ -399,12 +535,31 @@ func summarize(sc scenario, samples []sample) *Result {
 		if s.clientTimeout {
 			r.ClientTimeouts++
 		}
+		if s.outcome == outcomeFailed && s.status != 0 {
+			if s.attempts == 0 && !s.direct {
+				r.Refused++
+			}
+			if s.retryAfter {
+				r.RetryAfter++
+			}
+			if !s.direct {
+				for _, w := range s.wrong {
+					r.WrongFailures[w]++
+				}
+				if sc.name == Overload && s.format == "anthropic" && s.status != 529 {
+					r.WrongFailures[fmt.Sprintf("anthropic client got HTTP %d for an overloaded upstream, not 529", s.status)]++
+				}
+			}
+		}
 		all = append(all, s.latency)
 		if s.provider == secondaryName && s.attempts == 1 && s.outcome == outcomeOK {
 			r.afterOpen = append(r.afterOpen, i)
 		}
 	}
 	r.P50, r.P99 = percentile(all, 0.50), percentile(all, 0.99)
+	if sc.recovered != nil {
+		r.FirstOKAfterRecovery = firstOKAfterRecovery(samples, sc.recovered())
+	}
 	if sc.name == Failover {
 		r.AfterOpen, r.P99AfterOpen = len(r.afterOpen), percentile(pick(samples, r.afterOpen), 0.99)
 	}
@@ -437,4 +592,18 @@ func (r *Result) statusList() string {
 		parts = append(parts, fmt.Sprintf("%s×%d", name, r.Statuses[c]))
 	}
 	return strings.Join(parts, " ")
+}
+
+// firstOKAfterRecovery is how long after recovered the first request
+// that started after it succeeded; -1 when none did.
+func firstOKAfterRecovery(samples []sample, recovered time.Time) time.Duration {
+	best := time.Duration(-1)
+	for _, s := range samples {
+		if s.sent && s.outcome == outcomeOK && !s.start.Before(recovered) {
+			if d := s.end.Sub(recovered); best < 0 || d < best {
+				best = d
+			}
+		}
+	}
+	return best
 }

@@ -17,7 +17,9 @@ func TestScenarios(t *testing.T) {
 		t.Skip("the chaos scenarios take about half a minute")
 	}
 	const n = 300
-	o := Options{Requests: n, Concurrency: 16, MaxDuration: time.Minute, RequestTimeout: 20 * time.Second, Seed: 1}
+	// The direct-to-provider comparison is left to go run ./bench/chaos: it
+	// waits out the SDKs' backoffs and would make this test minutes long.
+	o := Options{Requests: n, Concurrency: 16, MaxDuration: time.Minute, RequestTimeout: 20 * time.Second, Seed: 1, SkipDirect: true}
 	cases := []struct {
 		name  string
 		check func(t *testing.T, r *Result)
@@ -26,46 +28,69 @@ func TestScenarios(t *testing.T) {
 			if r.OK != r.Requests {
 				t.Errorf("%d of %d requests failed although the secondary is healthy: %s", r.Requests-r.OK, r.Requests, r.statusList())
 			}
-			// Only the requests in flight before the breaker opened (at
-			// most the concurrency, plus the 3 that opened it) may try
-			// the primary.
-			if r.AfterOpen < n-o.Concurrency-3 {
-				t.Errorf("only %d requests skipped the open breaker, want at least %d", r.AfterOpen, n-o.Concurrency-3)
+			// Only the requests in flight before the primary was ejected
+			// (at most the concurrency, plus the 5 that ejected it) may
+			// try the primary, and then a probe per ejection.
+			if r.PrimaryCalls > r.failoverPrimaryLimit() {
+				t.Errorf("the dead primary got %d requests, want at most %d", r.PrimaryCalls, r.failoverPrimaryLimit())
 			}
-			if max := 1 + float64(o.Concurrency+3)/n; r.AttemptsPerRequest() > max {
-				t.Errorf("%.2f attempts per request, want at most %.2f", r.AttemptsPerRequest(), max)
+			if r.AfterOpen < n-o.Concurrency-5 {
+				t.Errorf("only %d requests skipped the ejected primary, want at least %d", r.AfterOpen, n-o.Concurrency-5)
 			}
 			// The bench holds the p99 to +5ms. Under -race, on a 2-core
 			// machine shared with other work, one scheduling stall moves
 			// the p99 of 300 requests by hundreds of milliseconds, so the
 			// test compares p90s, with room: it catches requests that
 			// still pay for the failing primary (a backoff, a timeout)
-			// after the breaker opened.
+			// after it was ejected.
 			open := percentile(pick(r.samples, r.afterOpen), 0.90)
 			healthy := percentile(pick(r.Baseline.samples, r.afterOpen), 0.90)
 			if limit := 2*healthy + 50*time.Millisecond; open > limit {
-				t.Errorf("p90 after the breaker opened %v, healthy %v: want at most %v", open, healthy, limit)
+				t.Errorf("p90 after the primary was ejected %v, healthy %v: want at most %v", open, healthy, limit)
 			}
-			t.Logf("p90 after the breaker opened %v, healthy %v; p99 %v vs %v", open, healthy, r.P99AfterOpen, r.PairedBaselineP99)
 		}},
 		{Random5xx, func(t *testing.T, r *Result) {
-			// Expected 99.76% (0.3^5 fail); 98% keeps a 300-request
-			// sample from failing by chance.
+			// Expected 99.76% (0.3^5 fail) at 1.43 attempts; 98% and 1.6
+			// keep a 300-request sample from failing by chance.
 			if r.SuccessRate() < 0.98 {
 				t.Errorf("success %.2f%%, want >= 98%% (target 99%% on large runs): %s", 100*r.SuccessRate(), r.statusList())
 			}
-			if r.AttemptsPerRequest() > Random5xxAttempts {
-				t.Errorf("%.2f upstream attempts per request, want <= %.1f", r.AttemptsPerRequest(), Random5xxAttempts)
+			if r.AttemptsPerRequest() > 1.6 {
+				t.Errorf("%.2f upstream attempts per request, want <= 1.6 (target %.1f on large runs)", r.AttemptsPerRequest(), Random5xxAttempts)
+			}
+		}},
+		{Blip, func(t *testing.T, r *Result) {
+			if r.FirstOKAfterRecovery < 0 || r.FirstOKAfterRecovery > BlipRecovery {
+				t.Errorf("first success %v after the route recovered, want within %v", r.FirstOKAfterRecovery, BlipRecovery)
+			}
+			if r.Refused > 0 {
+				t.Errorf("%d requests were refused without an upstream attempt", r.Refused)
+			}
+		}},
+		{RateLimit, func(t *testing.T, r *Result) {
+			if r.OK != r.Requests || r.AttemptsPerRequest() > RateLimitAttempts {
+				t.Errorf("success %.2f%% at %.2f attempts per request, want 100%% at <= %.0f: %s",
+					100*r.SuccessRate(), r.AttemptsPerRequest(), RateLimitAttempts, r.statusList())
 			}
 		}},
 		{Mixed, func(t *testing.T, r *Result) {
-			// About 96% is typical; far below means failures that a
+			// About 95% is typical; far below means failures that a
 			// fallback should have absorbed reach clients.
 			if r.SuccessRate() < 0.85 {
 				t.Errorf("success %.2f%%, want >= 85%%: %s", 100*r.SuccessRate(), r.statusList())
 			}
 			if r.Statuses[0] > 0 {
 				t.Errorf("%d requests got no HTTP answer at all", r.Statuses[0])
+			}
+		}},
+		{Overload, func(t *testing.T, r *Result) {
+			if r.RetryAfter == 0 || r.Refused > 0 {
+				t.Errorf("%d failures with Retry-After, %d refused without an attempt: want some, and none", r.RetryAfter, r.Refused)
+			}
+		}},
+		{Budget, func(t *testing.T, r *Result) {
+			if r.SpentUSD > r.BudgetUSD || r.OK == 0 {
+				t.Errorf("spent $%.6f of $%.6f with %d answers: want some answers within the budget", r.SpentUSD, r.BudgetUSD, r.OK)
 			}
 		}},
 	}
@@ -88,6 +113,9 @@ func TestScenarios(t *testing.T) {
 			}
 			if r.GoroutinesAfter > r.GoroutinesBefore {
 				t.Errorf("goroutines grew from %d to %d", r.GoroutinesBefore, r.GoroutinesAfter)
+			}
+			for w, n := range r.WrongFailures {
+				t.Errorf("%d failures: %s", n, w)
 			}
 			tc.check(t, r)
 		})

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,43 +17,51 @@ const (
 	Baseline  = "baseline"  // both providers healthy: the reference latency
 	Failover  = "failover"  // the primary fails every request (503)
 	Random5xx = "random5xx" // 30% random 503s on both providers
-	Mixed     = "mixed"     // 5xx, 429 with Retry-After, hangs, cut and failing streams
+	Blip      = "blip"      // one route; it fails everything for 0.3 s, then recovers
+	RateLimit = "ratelimit" // the primary answers 429 to everything; healthy fallback
+	Overload  = "overload"  // both providers overloaded: what the failures look like
+	Mixed     = "mixed"     // 5xx, 429 with Retry-After, slow answers, cut and failing streams
+	Budget    = "budget"    // a key's budget, the cheap primary down, a 20x pricier fallback
 )
 
 // Scenarios lists the scenarios "all" runs, in order. Failover runs the
-// Baseline first to compare against it.
-func Scenarios() []string { return []string{Failover, Random5xx, Mixed} }
+// Baseline beside it to compare against it.
+func Scenarios() []string {
+	return []string{Random5xx, Failover, Blip, RateLimit, Mixed, Overload, Budget}
+}
 
-// scenario is one fault setup: the gateway's resilience settings, the two
-// mocks' faults, and the mix of client requests.
+// scenario is one fault setup: the gateway's configuration, the mocks'
+// faults, and the mix of client requests. Every scenario runs on the
+// default resilience settings: what a user who tunes nothing gets.
 type scenario struct {
 	name string
 	// about says in a line what the scenario does, for the report.
 	about string
-	// resilience is the resilience: block of the gateway config.
-	resilience string
+	// single routes the model to the primary only.
+	single bool
 	// primary and secondary build the two mocks' options; seed makes the
-	// fault draws repeatable.
+	// fault draws repeatable. Each call makes a fresh mock's options (the
+	// direct run gets its own).
 	primary, secondary func(seed uint64) mock.Options
 	// request gives the shape of client request i.
 	request func(i int) request
+	// gap is how long each client waits between its requests (0: none),
+	// to spread the load over a fault that lasts a while.
+	gap time.Duration
+	// budgetUSD, when set, sends every request with a virtual key of this
+	// total budget, and prices the routes (cheap primary, 20x secondary).
+	budgetUSD float64
+	// recovered, when set, is when the latest mock made by primary ended
+	// its fault.
+	recovered func() time.Time
 }
 
 // request is the shape of one client request.
 type request struct {
-	Format string // openai, anthropic or gemini
-	Stream bool
+	Format    string // openai, anthropic or gemini
+	Stream    bool
+	MaxTokens int // 0: the format's default request
 }
-
-// fastRetry is the retry profile every scenario uses: short backoffs so a
-// run takes seconds, and room to honour a 1s Retry-After.
-const fastRetry = "  retry: {base: 20ms, cap: 500ms, max_retry_wait: 2s}\n"
-
-// ratioBreaker opens on a failure ratio, not a failure count: under
-// steady random errors a count rule (the default, 3 failures a minute)
-// trips every deployment at once. The count is set out of reach because
-// the config cannot switch the count rule off.
-const ratioBreaker = "  breaker: {failures: 1000000, ratio: 0.6, min_requests: 20, window: 10s, recovery_timeout: 5s}\n"
 
 func healthy(uint64) mock.Options { return mock.Options{} }
 
@@ -60,61 +70,91 @@ func openaiHalfStream(i int) request { return request{Format: "openai", Stream: 
 
 var formats = [...]string{"openai", "anthropic", "gemini"}
 
+// everyFormat cycles through the three client formats, half streamed.
+func everyFormat(i int) request {
+	return request{Format: formats[i%len(formats)], Stream: (i/len(formats))%2 == 1}
+}
+
+func always(f mock.Fault) func(uint64) mock.Options {
+	return func(uint64) mock.Options { return mock.Options{Faults: f} }
+}
+
 func lookup(name string) (scenario, error) {
 	switch name {
 	case Baseline:
-		return scenario{
-			name:       Baseline,
-			about:      "both providers healthy (reference for failover)",
-			resilience: fastRetry + "  breaker: {failures: 3, window: 60s, recovery_timeout: 5s}\n",
-			primary:    healthy, secondary: healthy,
-			request: openaiHalfStream,
-		}, nil
+		return scenario{name: Baseline, about: "both providers healthy (reference for failover)",
+			primary: healthy, secondary: healthy, request: openaiHalfStream}, nil
 	case Failover:
-		return scenario{
-			name:       Failover,
-			about:      "primary answers 503 to everything, secondary (another wire format) healthy",
-			resilience: fastRetry + "  breaker: {failures: 3, window: 60s, recovery_timeout: 5s}\n",
-			primary: func(uint64) mock.Options {
-				return mock.Options{Faults: mock.Fault{Status: http.StatusServiceUnavailable}}
-			},
-			secondary: healthy,
-			request:   openaiHalfStream,
-		}, nil
+		return scenario{name: Failover, about: "primary answers 503 to everything, secondary (another wire format) healthy",
+			primary: always(mock.Fault{Status: http.StatusServiceUnavailable}), secondary: healthy, request: openaiHalfStream}, nil
 	case Random5xx:
 		random := func(seed uint64) mock.Options {
 			return mock.Options{Faults: mock.Fault{Status: http.StatusServiceUnavailable, Rate: 0.3},
 				Rand: rand.New(rand.NewPCG(seed, 0x5005))}
 		}
-		// With failures independent at 30%, n attempts fail together with
-		// probability 0.3^n: 0.81% at the default 4 attempts, right at the
-		// 1% the target allows, 0.24% at 5. The retry budget keeps the
-		// extra attempt from amplifying load.
-		return scenario{
-			name:       Random5xx,
-			about:      "30% random 503s on both providers; max_attempts 5",
-			resilience: fastRetry + ratioBreaker + "  max_attempts: 5\n",
-			primary:    random,
-			secondary:  func(seed uint64) mock.Options { return random(seed + 1) },
-			request:    openaiHalfStream,
-		}, nil
+		return scenario{name: Random5xx, about: "30% random 503s on both providers",
+			primary: random, secondary: func(seed uint64) mock.Options { return random(seed + 1) },
+			request: openaiHalfStream}, nil
+	case Blip:
+		b := &blipFault{after: 150 * time.Millisecond, d: 300 * time.Millisecond}
+		return scenario{name: Blip, about: "one route only; it answers 503 to everything for 0.3 s, 0.15 s into the run, then recovers",
+			single: true, primary: b.options, secondary: healthy, recovered: b.recovered,
+			request: everyFormat, gap: 40 * time.Millisecond}, nil
+	case RateLimit:
+		return scenario{name: RateLimit, about: "primary answers 429 (Retry-After: 1) to everything, secondary healthy",
+			primary:   always(mock.Fault{Status: http.StatusTooManyRequests, RetryAfter: time.Second}),
+			secondary: healthy, request: everyFormat}, nil
+	case Overload:
+		return scenario{name: Overload, about: "both providers answer 529/503 overloaded to everything: every failure must be the real one",
+			primary:   always(mock.Fault{Status: http.StatusServiceUnavailable}),
+			secondary: always(mock.Fault{Status: 529}), request: everyFormat}, nil
 	case Mixed:
-		// Hangs end at response_header (streams) or total (non-streamed
-		// answers, which the gateway gives their whole time to finish).
-		return scenario{
-			name: Mixed,
-			about: "each upstream request: 12% 503, 5% 429 (Retry-After 1s), 3% hang, 5% stream cut, " +
+		return scenario{name: Mixed,
+			about: "each upstream request: 12% 503, 5% 429 (Retry-After 1s), 3% slow (1.5 s), 5% stream cut, " +
 				"4% in-stream error, 2% malformed; all client formats, half streamed",
-			resilience: fastRetry + ratioBreaker +
-				"  timeouts: {response_header: 300ms, first_token: 300ms, idle: 1s, total: 2s}\n",
-			primary:   mixedFaults,
-			secondary: func(seed uint64) mock.Options { return mixedFaults(seed + 1) },
-			request: func(i int) request {
-				return request{Format: formats[i%len(formats)], Stream: i%2 == 1}
-			},
-		}, nil
+			primary: mixedFaults, secondary: func(seed uint64) mock.Options { return mixedFaults(seed + 1) },
+			request: everyFormat}, nil
+	case Budget:
+		return scenario{name: Budget, about: "a key with a $0.001 budget; cheap primary down (503), secondary 20x pricier",
+			primary: always(mock.Fault{Status: http.StatusServiceUnavailable}), secondary: healthy,
+			request:   func(int) request { return request{Format: "openai", MaxTokens: 32} },
+			budgetUSD: 0.001}, nil
 	}
-	return scenario{}, fmt.Errorf("chaos: unknown scenario %q (want %s, %s, %s or %s)", name, Failover, Random5xx, Mixed, Baseline)
+	all := append(Scenarios(), Baseline)
+	slices.Sort(all)
+	return scenario{}, fmt.Errorf("chaos: unknown scenario %q (want one of %s)", name, strings.Join(all, ", "))
+}
+
+// blipFault fails every request that arrives between after and after+d,
+// counted from the mock's first request.
+type blipFault struct {
+	after, d time.Duration
+	mu       sync.Mutex // protects t0
+	t0       time.Time  // of the latest mock's first request
+}
+
+func (b *blipFault) options(uint64) mock.Options {
+	var once sync.Once
+	var t0 time.Time
+	return mock.Options{Script: func(*http.Request, int) *mock.Fault {
+		once.Do(func() {
+			t0 = time.Now()
+			b.mu.Lock()
+			b.t0 = t0
+			b.mu.Unlock()
+		})
+		if e := time.Since(t0); e >= b.after && e < b.after+b.d {
+			return &mock.Fault{Status: http.StatusServiceUnavailable}
+		}
+		return nil
+	}}
+}
+
+// recovered is when the latest mock's fault ended.
+func (b *blipFault) recovered() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.t0.Add(b.after + b.d)
 }
 
 // mixedFaults draws every request's fault from a seeded generator.
@@ -131,7 +171,7 @@ func mixedFaults(seed uint64) mock.Options {
 		case u < 0.17:
 			return &mock.Fault{Status: http.StatusTooManyRequests, RetryAfter: time.Second}
 		case u < 0.20:
-			return &mock.Fault{Hang: true}
+			return &mock.Fault{Latency: 1500 * time.Millisecond}
 		case u < 0.25:
 			return &mock.Fault{CutAfter: 5}
 		case u < 0.29:

@@ -77,7 +77,7 @@ func DefaultResilience() Resilience {
 			Idle:           60 * time.Second,
 			Total:          10 * time.Minute,
 		},
-		MaxAttempts:      4,
+		MaxAttempts:      5,
 		RequestTimeout:   10 * time.Minute,
 		MaxQueueWait:     10 * time.Second,
 		IdempotencyTTL:   10 * time.Minute,

@@ -467,7 +467,7 @@ models:
 		{"first token", c.Resilience.Timeouts.FirstToken, 60 * time.Second},
 		{"idle", c.Resilience.Timeouts.Idle, 60 * time.Second},
 		{"total", c.Resilience.Timeouts.Total, 10 * time.Minute},
-		{"max attempts", c.Resilience.MaxAttempts, 4},
+		{"max attempts", c.Resilience.MaxAttempts, 5},
 		{"request timeout", c.Resilience.RequestTimeout, 10 * time.Minute},
 		{"max queue wait", c.Resilience.MaxQueueWait, 10 * time.Second},
 		{"idempotency ttl", c.Resilience.IdempotencyTTL, 10 * time.Minute},
@@ -582,7 +582,7 @@ func TestFromEnv(t *testing.T) {
 			if ps := c.Validate(); len(ps) != 0 {
 				t.Errorf("FromEnv config has problems: %v", ps)
 			}
-			if c.Log.Level != "info" || c.Resilience.MaxAttempts != 4 {
+			if c.Log.Level != "info" || c.Resilience.MaxAttempts != 5 {
 				t.Error("FromEnv did not apply defaults")
 			}
 		})

@@ -176,7 +176,7 @@ type Resilience struct {
 	Breaker  Breaker  `yaml:"breaker"`
 	Timeouts Timeouts `yaml:"timeouts"`
 	// MaxAttempts caps upstream attempts per request across retries and
-	// fallbacks. Default 4.
+	// fallbacks. Default 5.
 	MaxAttempts int `yaml:"max_attempts"`
 	// RequestTimeout is the total deadline per request (a client's
 	// x-llmgate-timeout header can only shorten it). Default 10m.

@@ -69,7 +69,7 @@ type Options struct {
 	Rand func() float64
 
 	// MaxAttempts caps upstream attempts per request across retries and
-	// fallbacks. Default 4.
+	// fallbacks. Default 5.
 	MaxAttempts int
 	// RequestTimeout is the total deadline per request. Default 10m.
 	RequestTimeout time.Duration
@@ -161,7 +161,7 @@ type Gateway struct {
 // New returns a Gateway.
 func New(o Options) *Gateway {
 	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 4
+		o.MaxAttempts = 5
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 10 * time.Minute
