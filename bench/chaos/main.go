@@ -1,7 +1,7 @@
 // Command chaos runs llmgate's failure scenarios against in-process mock
 // providers and prints what clients saw:
 //
-//	go run ./bench/chaos [-scenario all|random5xx|failover|blip|ratelimit|mixed|overload|budget] [-requests 300] [-concurrency 16]
+//	go run ./bench/chaos [-scenario all|random5xx|failover|blip|ratelimit|mixed|overload|budget] [-requests 1000] [-concurrency 16]
 //
 // Every scenario runs on the default configuration (no resilience tuning)
 // and again straight against the faulty provider with a client that
@@ -32,7 +32,7 @@ func main() {
 func run() int {
 	scenario := flag.String("scenario", "all", "all, or one of: "+strings.Join(chaos.Scenarios(), ", "))
 	var o chaos.Options
-	flag.IntVar(&o.Requests, "requests", 300, "client requests per scenario")
+	flag.IntVar(&o.Requests, "requests", 1000, "client requests per scenario")
 	flag.IntVar(&o.Concurrency, "concurrency", 16, "clients sending at once")
 	flag.DurationVar(&o.MaxDuration, "max-duration", 2*time.Minute, "bound on each scenario's load phase")
 	flag.Uint64Var(&o.Seed, "seed", 1, "seed of the random faults")
