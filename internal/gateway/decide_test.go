@@ -1,7 +1,12 @@
 package gateway
 
 import (
+	"context"
 	"errors"
+	"net"
+	"os"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,5 +61,25 @@ func TestDecide(t *testing.T) {
 				t.Errorf("decide = %+v (%s), want %+v (%s)", got, got.act, tt.want, tt.want.act)
 			}
 		})
+	}
+}
+
+// TestLocalExhaustionIsNotTheUpstreams: the gateway's own "too many open
+// files" while dialing must not eject a healthy deployment.
+func TestLocalExhaustionIsNotTheUpstreams(t *testing.T) {
+	ctx := context.Background()
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.EADDRNOTAVAIL} {
+		err := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("socket", errno)}
+		perr := transportError(ctx, ctx, err)
+		if v := decide(perr, attemptState{}); v.outcome != OutcomeIgnore || v.act != actNext || v.unhealthy {
+			t.Errorf("%v: %+v, want the next route and nothing counted against the upstream", errno, v)
+		}
+		if perr.Kind != provider.KindUnavailable || !strings.Contains(perr.Message, "open-file limit") {
+			t.Errorf("%v: %v, want a 503 that says to raise the open-file limit", errno, perr)
+		}
+	}
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	if v := decide(transportError(ctx, ctx, refused), attemptState{}); v.outcome != OutcomeFailure {
+		t.Errorf("a refused connection: %+v, want a failure of the upstream", v)
 	}
 }
