@@ -3,7 +3,9 @@ package openai
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -144,7 +146,8 @@ type outJSONSchema struct {
 }
 
 // EncodeRequest renders req as a chat completions body for model. The
-// system prompt becomes one system (or developer) message; each tool result
+// system prompt becomes one system (or developer) message, and each
+// RoleSystem message another one at its position; each tool result
 // becomes a "tool" message (an error result prefixed "ERROR: "), followed by
 // a user message for the rest of that turn; thinking is dropped. It fails
 // with KindBadRequest for content an OpenAI-format upstream cannot take (a
@@ -159,7 +162,7 @@ func (u *Upstream) EncodeRequest(req *provider.Request, model string) ([]byte, e
 		Stop:            req.Stop,
 		Seed:            req.Seed,
 		Stream:          req.Stream,
-		User:            req.User,
+		User:            userID(req.User),
 		ReasoningEffort: req.ReasoningEffort,
 	}
 	if req.MaxTokens != nil {
@@ -175,16 +178,24 @@ func (u *Upstream) EncodeRequest(req *provider.Request, model string) ([]byte, e
 	if req.Stream && opts.StreamUsage {
 		out.StreamOptions = &outStreamOpts{IncludeUsage: true}
 	}
+	sysRole := "system"
+	if opts.DeveloperRole {
+		sysRole = "developer"
+	}
 	if sys := joinText(req.System, "\n\n"); sys != "" {
-		role := "system"
-		if opts.DeveloperRole {
-			role = "developer"
-		}
-		out.Messages = append(out.Messages, outMessage{Role: role, Content: sys})
+		out.Messages = append(out.Messages, outMessage{Role: sysRole, Content: sys})
 	}
 	for i := range req.Messages {
+		m := &req.Messages[i]
+		if m.Role == provider.RoleSystem {
+			// In place: chat completions takes system messages anywhere.
+			if sys := joinText(m.Parts, "\n\n"); sys != "" {
+				out.Messages = append(out.Messages, outMessage{Role: sysRole, Content: sys})
+			}
+			continue
+		}
 		var err error
-		if out.Messages, err = appendMessages(out.Messages, &req.Messages[i], i); err != nil {
+		if out.Messages, err = appendMessages(out.Messages, m, i); err != nil {
 			return nil, err
 		}
 	}
@@ -227,6 +238,21 @@ func (u *Upstream) EncodeRequest(req *provider.Request, model string) ([]byte, e
 		return nil, fmt.Errorf("openai: encoding request: %w", err)
 	}
 	return b, nil
+}
+
+// maxUser is the longest user OpenAI accepts.
+const maxUser = 64
+
+// userID is req.User as OpenAI takes it: a longer id (Claude Code's
+// metadata.user_id is a JSON object of device and session ids) is sent as
+// its SHA-256 in hex, which still tells users apart and keeps the device id
+// from the upstream.
+func userID(u string) string {
+	if len(u) <= maxUser {
+		return u
+	}
+	sum := sha256.Sum256([]byte(u))
+	return hex.EncodeToString(sum[:])
 }
 
 func (u *Upstream) options() Options {
