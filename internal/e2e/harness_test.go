@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -70,6 +71,8 @@ type gateOptions struct {
 	Resilience string
 	// Models is added under models: (two-space indented lines).
 	Models string
+	// Logger receives the gateway's log; nil discards it.
+	Logger *slog.Logger
 }
 
 // upstream is one mock provider served over HTTP.
@@ -156,7 +159,7 @@ models:
 		t.Fatalf("config:\n%s\n%v", yaml, err)
 	}
 	ctx := context.Background()
-	app, err := cli.NewApp(ctx, cfg, nil)
+	app, err := cli.NewApp(ctx, cfg, o.Logger)
 	if err != nil {
 		t.Fatalf("cli.NewApp: %v", err)
 	}
