@@ -308,15 +308,25 @@ func checkOpenAIBody(t *testing.T, body []byte) {
 			t.Errorf("the OpenAI upstream got Anthropic's %s", f)
 		}
 	}
+	// What OpenAI would refuse for gpt-4o: reasoning_effort (from Claude
+	// Code's adaptive thinking), and more than 16384 output tokens.
+	if bytes.Contains(body, []byte(`"reasoning_effort"`)) {
+		t.Errorf("reasoning_effort sent to gpt-4o")
+	}
 	var w struct {
-		User     string `json:"user"`
-		Messages []struct {
+		MaxCompletionTokens int    `json:"max_completion_tokens"`
+		MaxTokens           int    `json:"max_tokens"`
+		User                string `json:"user"`
+		Messages            []struct {
 			Role    string          `json:"role"`
 			Content json.RawMessage `json:"content"`
 		} `json:"messages"`
 	}
 	if err := json.Unmarshal(body, &w); err != nil {
 		t.Fatal(err)
+	}
+	if mt := max(w.MaxCompletionTokens, w.MaxTokens); mt == 0 || mt > 16384 {
+		t.Errorf("max tokens %d for gpt-4o (at most 16384)", mt)
 	}
 	if len(w.User) > 64 {
 		t.Errorf("user is %d characters; OpenAI takes 64", len(w.User))

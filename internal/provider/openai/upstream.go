@@ -28,6 +28,19 @@ type Options struct {
 	// (OpenAI's newer name); false sends a "system" message, which every
 	// vendor accepts (DeepSeek and older vLLM reject "developer").
 	DeveloperRole bool
+	// Model describes an upstream model, ok false when it is unknown. A
+	// translated request's max tokens is lowered to a known MaxOutput
+	// (Claude Code asks every model for 32000; gpt-4o takes 16384 and
+	// deepseek-chat 8192), and reasoning_effort is left out for a known
+	// model that does not reason (OpenAI rejects it for gpt-4o). Nil, or
+	// an unknown model, sends both as asked.
+	Model func(model string) (m ModelInfo, ok bool)
+}
+
+// ModelInfo is what EncodeRequest needs to know of an upstream model.
+type ModelInfo struct {
+	MaxOutput int  // output token cap; 0 means unknown
+	Reasoning bool // takes reasoning_effort
 }
 
 // Upstream is the OpenAI Chat Completions format as spoken by upstream
@@ -165,11 +178,23 @@ func (u *Upstream) EncodeRequest(req *provider.Request, model string) ([]byte, e
 		User:            userID(req.User),
 		ReasoningEffort: req.ReasoningEffort,
 	}
-	if req.MaxTokens != nil {
+	mt := req.MaxTokens
+	if opts.Model != nil {
+		if info, ok := opts.Model(model); ok {
+			if !info.Reasoning {
+				out.ReasoningEffort = ""
+			}
+			if mt != nil && info.MaxOutput > 0 && *mt > info.MaxOutput {
+				capped := info.MaxOutput
+				mt = &capped
+			}
+		}
+	}
+	if mt != nil {
 		if opts.MaxTokensField == "max_tokens" {
-			out.MaxTokens = req.MaxTokens
+			out.MaxTokens = mt
 		} else {
-			out.MaxCompletionTokens = req.MaxTokens
+			out.MaxCompletionTokens = mt
 		}
 	}
 	if req.N > 1 {
