@@ -266,8 +266,15 @@ func checkClaudeUpstream(t *testing.T, g *gate, up string, rec mock.Recorded, to
 	if err != nil {
 		t.Fatalf("the %s upstream got an invalid request: %v\n%.2000s", up, err, rec.Body)
 	}
-	if len(req.AllSystem()) == 0 || !strings.Contains(req.AllSystem()[0].Text+req.AllSystem()[len(req.AllSystem())-1].Text, "Claude") {
+	sys := req.AllSystem()
+	if len(sys) == 0 || !slices.ContainsFunc(sys, func(p provider.Part) bool { return strings.Contains(p.Text, "Claude") }) {
 		t.Errorf("no Claude Code system prompt upstream")
+	}
+	// For names it does not know (gpt-4o, gemini-*), Claude Code sends the
+	// agent list as a {"role":"system"} message in messages[]: it must
+	// arrive (OpenAI: a system message, Gemini: in systemInstruction).
+	if up != fmtAnthropic && !slices.ContainsFunc(sys, func(p provider.Part) bool { return strings.HasPrefix(p.Text, "Available agent types") }) {
+		t.Errorf("Claude Code's mid-conversation system message did not reach the %s upstream", up)
 	}
 	if len(req.Tools) < 10 || !slices.ContainsFunc(req.Tools, func(x provider.Tool) bool { return x.Name == "Bash" }) {
 		t.Errorf("%d tools upstream, want Claude Code's (Bash among them)", len(req.Tools))
