@@ -62,6 +62,9 @@ type Model struct {
 	// MaxOutput is the most output tokens one response may have; 0 means
 	// unknown or no separate cap (bounded by the context window).
 	MaxOutput int `json:"max_output"`
+	// Reasoning is true for OpenAI-format models that take
+	// reasoning_effort (o-series, GPT-5); the others reject it.
+	Reasoning bool `json:"reasoning,omitempty"`
 	// Price is the list price.
 	Price Price `json:"price"`
 	// Released is the public release day, YYYY-MM-DD.

@@ -44,6 +44,15 @@ func clientCodecs() map[provider.Format]provider.ClientCodec {
 	}
 }
 
+// catalogModel describes an OpenAI-format upstream model from the catalog.
+func catalogModel(model string) (openai.ModelInfo, bool) {
+	m, ok := catalog.Lookup(model)
+	if !ok || m.Type != provider.FormatOpenAI {
+		return openai.ModelInfo{}, false
+	}
+	return openai.ModelInfo{MaxOutput: m.MaxOutput, Reasoning: m.Reasoning}, true
+}
+
 // buildUpstream makes the run-time provider for one configured provider.
 func buildUpstream(cfg *config.Config, name string, p *config.Provider) (*gateway.Upstream, error) {
 	u := &gateway.Upstream{
@@ -63,6 +72,7 @@ func buildUpstream(cfg *config.Config, name string, p *config.Provider) (*gatewa
 			MaxTokensField: p.MaxTokensField,
 			StreamUsage:    p.StreamUsage == nil || *p.StreamUsage,
 			DeveloperRole:  u.Vendor == "openai",
+			Model:          catalogModel,
 		})
 		u.Pass = openai.Passthrough{}
 	case provider.FormatAnthropic:

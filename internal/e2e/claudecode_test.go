@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	anthropic "github.com/anthropics/anthropic-sdk-go"
@@ -160,10 +163,15 @@ func TestClaudeCodeToOpenAI(t *testing.T) {
 				if u := asObject(msgs[1]); u["role"] != "user" || !strings.Contains(textOf(u["content"]), "list the files here") {
 					t.Errorf("user message upstream %v", u)
 				}
-				if mt, _ := up["max_completion_tokens"].(float64); mt != 32000 {
-					if mt2, _ := up["max_tokens"].(float64); mt2 != 32000 {
-						t.Errorf("max tokens upstream: max_completion_tokens %v max_tokens %v, want 32000", up["max_completion_tokens"], up["max_tokens"])
+				// Claude Code asks for 32000; gpt-4o takes at most 16384
+				// and rejects more.
+				if mt, _ := up["max_completion_tokens"].(float64); mt != 16384 {
+					if mt2, _ := up["max_tokens"].(float64); mt2 != 16384 {
+						t.Errorf("max tokens upstream: max_completion_tokens %v max_tokens %v, want gpt-4o's cap 16384", up["max_completion_tokens"], up["max_tokens"])
 					}
+				}
+				if _, ok := up["reasoning_effort"]; ok {
+					t.Errorf("reasoning_effort %v sent to gpt-4o, which rejects it", up["reasoning_effort"])
 				}
 				checkStreamFlag(t, up, stream)
 			})
@@ -178,4 +186,77 @@ func TestClaudeCodeHeadWarmup(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("HEAD / = %d, want 200", resp.StatusCode)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the gateway's concurrent logging.
+type lockedBuffer struct {
+	mu sync.Mutex // protects b
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestClaudeCodeCapture sends a request body captured from the real Claude
+// Code 2.1.197 (a system message at messages[1], a Bash tool_use and its
+// tool_result, thinking, context_management, cache_control) through the
+// gateway to each upstream format: it is answered, and what a translation
+// drops is logged at debug level.
+func TestClaudeCodeCapture(t *testing.T) {
+	body, err := os.ReadFile("../provider/anthropic/testdata/claude_code_2.1.197_gpt-4o_tool_result.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	g := newGate(t, gateOptions{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	h := headersFor(fmtAnthropic)
+	h.Set("anthropic-beta", "claude-code-20250219,interleaved-thinking-2025-05-14,context-management-2025-06-27,mid-conversation-system-2026-04-07,effort-2025-11-24")
+	for _, up := range formats {
+		t.Run(up, func(t *testing.T) {
+			g.reset()
+			b := bytes.Replace(body, []byte(`"model":"gpt-4o"`), []byte(`"model":"`+modelFor[up]+`"`), 1)
+			resp, out := g.post(t, "/v1/messages?beta=true", h, b)
+			if resp.StatusCode != http.StatusOK || !bytes.Contains(out, []byte("event: message_stop")) ||
+				!strings.HasPrefix(anthropicStreamText(out), "Mock reply to tool result: ") {
+				t.Fatalf("status %d:\n%.1000s", resp.StatusCode, out)
+			}
+			if n := len(g.upstreamRequests(up)); n != 1 {
+				t.Fatalf("the %s upstream got %d requests", up, n)
+			}
+			dropped := strings.Contains(logs.String(), "translation dropped request members") &&
+				strings.Contains(logs.String(), "to="+up) && strings.Contains(logs.String(), "context_management")
+			if up != fmtAnthropic && !dropped {
+				t.Errorf("no debug log of what the translation to %s dropped:\n%s", up, logs.String())
+			}
+		})
+	}
+}
+
+// anthropicStreamText joins the text deltas of an Anthropic event stream.
+func anthropicStreamText(stream []byte) string {
+	var b strings.Builder
+	for _, line := range strings.Split(string(stream), "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		var ev struct {
+			Delta struct {
+				Type, Text string
+			} `json:"delta"`
+		}
+		if json.Unmarshal([]byte(data), &ev) == nil && ev.Delta.Type == "text_delta" {
+			b.WriteString(ev.Delta.Text)
+		}
+	}
+	return b.String()
 }

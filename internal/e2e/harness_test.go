@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -72,6 +73,8 @@ type gateOptions struct {
 	Models string
 	// Providers is added under providers: (two-space indented lines).
 	Providers string
+	// Logger receives the gateway's log; nil discards it.
+	Logger *slog.Logger
 }
 
 // upstream is one mock provider served over HTTP.
@@ -159,7 +162,7 @@ models:
 		t.Fatalf("config:\n%s\n%v", yaml, err)
 	}
 	ctx := context.Background()
-	app, err := cli.NewApp(ctx, cfg, nil)
+	app, err := cli.NewApp(ctx, cfg, o.Logger)
 	if err != nil {
 		t.Fatalf("cli.NewApp: %v", err)
 	}

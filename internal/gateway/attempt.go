@@ -81,6 +81,9 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 			return perr
 		}
 		body, err = u.Codec.EncodeRequest(req, d.Model)
+		if len(req.Dropped) > 0 { // what the translation cannot carry
+			g.log.Debug("translation dropped request members", "request_id", c.RequestID, "from", c.Format, "to", u.Format, "dropped", req.Dropped)
+		}
 	}
 	if err != nil {
 		return provider.AsError(err)

@@ -59,6 +59,13 @@ type Options struct {
 	// Text, when set, is the reply text of every text reply. Empty means
 	// "Mock reply to: " and the first 8 words of the last user message.
 	Text string
+	// Call, when set, decides tool calls instead of the default (call the
+	// first tool offered whenever tools are offered): it gets the names of
+	// the offered tools and the text of the last user message, and returns
+	// the tool to call with its JSON-object arguments, or "" for a text
+	// reply. It is not asked when the last message is a tool result or
+	// tool_choice is none. It is called concurrently.
+	Call func(tools []string, lastUser string) (name, args string)
 	// Faults applies to every request that neither the X-Mock-Fault header
 	// nor Script gives a fault.
 	Faults Fault

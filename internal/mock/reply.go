@@ -58,7 +58,17 @@ func estimateTokens(chars int) int {
 // build decides the reply to c.
 func (m *Mock) build(c *convo) reply {
 	rep := reply{inTok: estimateTokens(c.inputChars)}
-	if len(c.tools) > 0 && c.choice != choiceNone && !c.lastIsTool {
+	if call := m.opts.Call; call != nil && len(c.tools) > 0 && c.choice != choiceNone && !c.lastIsTool {
+		names := make([]string, len(c.tools))
+		for i := range c.tools {
+			names[i] = c.tools[i].name
+		}
+		if name, args := call(names, c.lastUser); name != "" {
+			rep.toolName, rep.toolArgs = name, args
+			rep.outTok = estimateTokens(len(name) + len(args))
+			return rep
+		}
+	} else if len(c.tools) > 0 && c.choice != choiceNone && !c.lastIsTool {
 		t := c.tools[0]
 		if c.choice == choiceNamed {
 			t = toolDef{name: c.choiceName}

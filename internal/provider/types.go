@@ -22,16 +22,23 @@ const (
 	FormatGemini    Format = "gemini"
 )
 
-// Role is the author of a canonical message. System prompts are not
-// messages: they live in Request.System.
+// Role is the author of a canonical message. The system prompt is not a
+// message: it lives in Request.System.
 type Role string
 
 // Message roles. Tool results travel as PartToolResult parts in a RoleUser
 // message (Anthropic's shape); the OpenAI encoder splits them into "tool"
 // messages.
+//
+// RoleSystem is system text at a position inside the conversation (what
+// Claude Code sends as {"role": "system"} in messages[]); its parts are text
+// only. Encoders keep it in place where the format allows (OpenAI: a system
+// or developer message) and fold it into the system prompt elsewhere
+// (Gemini's systemInstruction, Anthropic's system).
 const (
 	RoleUser      Role = "user"
 	RoleAssistant Role = "assistant"
+	RoleSystem    Role = "system"
 )
 
 // PartType is the kind of a content Part.
@@ -84,6 +91,40 @@ type Request struct {
 
 	// N is the number of choices asked for; 0 and 1 both mean one.
 	N int
+
+	// Dropped names what the decoder read but the canonical form cannot
+	// carry (context_management, cache_control, server tools, ...), for a
+	// debug log when the request is translated; nil when nothing was.
+	Dropped []string
+}
+
+// Drop records that the decoder dropped what, once per name.
+func (r *Request) Drop(what string) {
+	for _, d := range r.Dropped {
+		if d == what {
+			return
+		}
+	}
+	r.Dropped = append(r.Dropped, what)
+}
+
+// AllSystem returns the system prompt followed by the parts of the
+// RoleSystem messages, in order: for formats with one system prompt only.
+// It returns r.System itself when there are no RoleSystem messages.
+func (r *Request) AllSystem() []Part {
+	out := r.System
+	copied := false
+	for i := range r.Messages {
+		if r.Messages[i].Role != RoleSystem {
+			continue
+		}
+		if !copied {
+			out = append(make([]Part, 0, len(r.System)+len(r.Messages[i].Parts)), r.System...)
+			copied = true
+		}
+		out = append(out, r.Messages[i].Parts...)
+	}
+	return out
 }
 
 // Message is one turn of a conversation.

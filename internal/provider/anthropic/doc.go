@@ -16,6 +16,19 @@
 //     and the history blocks only they produce (server_tool_use,
 //     *_tool_result). They have no portable equivalent; an Anthropic client
 //     talking to an Anthropic upstream goes through Passthrough and keeps them.
+//   - {"role":"system"} messages inside messages[] (string or text blocks;
+//     Claude Code sends them with the mid-conversation-system beta for model
+//     names it does not know, such as gpt-4o) decode to provider.RoleSystem
+//     messages at their position. The upstream encoder folds them into
+//     "system", in order: in place they need that beta header, which
+//     Anthropic-compatible servers do not know.
+//   - Members with no canonical form (context_management, container,
+//     mcp_servers, service_tier, speed, diagnostics, cache_control, tool
+//     hints such as input_examples, defer_loading, strict and
+//     eager_input_streaming, skipped blocks and server tools) are named in
+//     Request.Dropped, which the gateway logs at debug level when it
+//     translates; none of them is an error. output_config.format (and the
+//     beta's output_format) json_schema becomes Request.ResponseFormat.
 //   - redacted_thinking blocks are dropped on decode (they can only be replayed
 //     to the same provider, which Passthrough does).
 //   - thinking {"type":"enabled"|"adaptive"} becomes Request.ReasoningEffort:

@@ -29,7 +29,9 @@ func addFixtures(f *testing.F, pattern string) {
 // JSON (or rejected with a classified error).
 func FuzzDecodeRequest(f *testing.F) {
 	addFixtures(f, "testdata/requests/*.json")
-	for _, s := range []string{`{}`, `{"model":"m","messages":[{"role":"user","content":"x"}]}`, `{"model":"m","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"image","source":{"type":"url","url":"u"}}]}]}]}`, `[`, `{"model":1}`, `{"model":"m","messages":[{"role":"user","content":{}}]}`} {
+	addFixtures(f, "testdata/claude_code_*.json")
+	for _, s := range []string{`{}`, `{"model":"m","messages":[{"role":"user","content":"x"}]}`, `{"model":"m","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"image","source":{"type":"url","url":"u"}}]}]}]}`, `[`, `{"model":1}`, `{"model":"m","messages":[{"role":"user","content":{}}]}`,
+		`{"model":"m","messages":[{"role":"user","content":"a"},{"role":"system","content":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}]}],"context_management":{}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -12,9 +12,9 @@ import (
 	"github.com/llmgate/llmgate/internal/provider"
 )
 
-// wireRequest is the subset of a Messages request that llmgate reads.
-// Unknown members (context_management, output_config.format, service_tier,
-// container, cache_control, ...) are ignored.
+// wireRequest is the subset of a Messages request that llmgate reads. The
+// members in the last group have no canonical form: the decoder only notes
+// them in Request.Dropped. Other unknown members are ignored.
 type wireRequest struct {
 	Model         *string         `json:"model"`
 	MaxTokens     *int            `json:"max_tokens"`
@@ -35,8 +35,24 @@ type wireRequest struct {
 		BudgetTokens int    `json:"budget_tokens"`
 	} `json:"thinking"`
 	OutputConfig *struct {
-		Effort string `json:"effort"`
+		Effort string      `json:"effort"`
+		Format *wireFormat `json:"format"`
 	} `json:"output_config"`
+	OutputFormat *wireFormat `json:"output_format"` // the structured-outputs beta's name
+
+	ContextManagement json.RawMessage `json:"context_management"`
+	Container         json.RawMessage `json:"container"`
+	MCPServers        json.RawMessage `json:"mcp_servers"`
+	ServiceTier       json.RawMessage `json:"service_tier"`
+	Speed             json.RawMessage `json:"speed"`
+	InferenceGeo      json.RawMessage `json:"inference_geo"`
+	Diagnostics       json.RawMessage `json:"diagnostics"`
+}
+
+// wireFormat is output_config.format: structured outputs.
+type wireFormat struct {
+	Type   string          `json:"type"`
+	Schema json.RawMessage `json:"schema"`
 }
 
 type wireMessage struct {
@@ -103,6 +119,8 @@ type wireBlock struct {
 	IsError   bool            `json:"is_error"`
 	Thinking  string          `json:"thinking"`
 	Signature string          `json:"signature"`
+
+	CacheControl json.RawMessage `json:"cache_control"`
 }
 
 type wireSource struct {
@@ -117,6 +135,33 @@ type wireTool struct {
 	Name        string          `json:"name"`
 	Description string          `json:"description"`
 	InputSchema json.RawMessage `json:"input_schema"`
+
+	// Hints with no canonical form, noted in Request.Dropped.
+	CacheControl        json.RawMessage `json:"cache_control"`
+	InputExamples       json.RawMessage `json:"input_examples"`
+	DeferLoading        json.RawMessage `json:"defer_loading"`
+	Strict              json.RawMessage `json:"strict"`
+	EagerInputStreaming json.RawMessage `json:"eager_input_streaming"`
+	AllowedCallers      json.RawMessage `json:"allowed_callers"`
+}
+
+// dropped notes in req the hints of t that the canonical Tool cannot carry.
+func (t *wireTool) dropped(req *provider.Request) {
+	for _, f := range [...]struct {
+		name string
+		raw  json.RawMessage
+	}{
+		{"tools.cache_control", t.CacheControl},
+		{"tools.input_examples", t.InputExamples},
+		{"tools.defer_loading", t.DeferLoading},
+		{"tools.strict", t.Strict},
+		{"tools.eager_input_streaming", t.EagerInputStreaming},
+		{"tools.allowed_callers", t.AllowedCallers},
+	} {
+		if !isNullish(f.raw) {
+			req.Drop(f.name)
+		}
+	}
 }
 
 type wireToolChoice struct {
@@ -168,7 +213,7 @@ func decodeRequest(body []byte) (*provider.Request, error) {
 		Stream:      w.Stream,
 	}
 	if w.System.set {
-		req.System = systemParts(&w.System)
+		req.System = systemParts(req, &w.System)
 	}
 	if err := decodeMessages(req, w.Messages); err != nil {
 		return nil, err
@@ -176,8 +221,10 @@ func decodeRequest(body []byte) (*provider.Request, error) {
 	for i := range w.Tools {
 		t := &w.Tools[i]
 		if t.Type != "" && t.Type != "custom" {
-			continue // a server tool (web_search_*, bash_*, ...): see the package doc
+			req.Drop("server tool " + t.Type) // web_search_*, bash_*, ...: see the package doc
+			continue
 		}
+		t.dropped(req)
 		if t.Name == "" {
 			return nil, badParam(fmt.Sprintf("tools.%d.name", i), fmt.Sprintf("tools.%d.name: field required", i))
 		}
@@ -215,19 +262,44 @@ func decodeRequest(body []byte) (*provider.Request, error) {
 			req.User = s
 		}
 	}
+	var effort string
+	format := w.OutputFormat
+	if oc := w.OutputConfig; oc != nil {
+		effort = oc.Effort
+		if oc.Format != nil {
+			format = oc.Format
+		}
+	}
 	if t := w.Thinking; t != nil && (t.Type == "enabled" || t.Type == "adaptive") {
-		req.ReasoningEffort = reasoningEffort(t.BudgetTokens, w.OutputConfig)
+		req.ReasoningEffort = reasoningEffort(t.BudgetTokens, effort)
+	}
+	if f := format; f != nil && f.Type == "json_schema" {
+		req.ResponseFormat = &provider.ResponseFormat{Type: "json_schema", Schema: f.Schema}
+	}
+	for _, f := range [...]struct {
+		name string
+		raw  json.RawMessage
+	}{
+		{"context_management", w.ContextManagement},
+		{"container", w.Container},
+		{"mcp_servers", w.MCPServers},
+		{"service_tier", w.ServiceTier},
+		{"speed", w.Speed},
+		{"inference_geo", w.InferenceGeo},
+		{"diagnostics", w.Diagnostics},
+	} {
+		if !isNullish(f.raw) {
+			req.Drop(f.name)
+		}
 	}
 	return req, nil
 }
 
-func reasoningEffort(budget int, oc *struct {
-	Effort string `json:"effort"`
-}) string {
-	if oc != nil {
-		switch oc.Effort {
+func reasoningEffort(budget int, effort string) string {
+	if effort != "" {
+		switch effort {
 		case "low", "medium", "high":
-			return oc.Effort
+			return effort
 		case "max", "xhigh":
 			return "high"
 		}
@@ -243,7 +315,9 @@ func reasoningEffort(budget int, oc *struct {
 	return "high"
 }
 
-func systemParts(c *wireContent) []provider.Part {
+// systemParts is the text of a system prompt or system message: a string or
+// text blocks (other blocks are noted in req.Dropped).
+func systemParts(req *provider.Request, c *wireContent) []provider.Part {
 	if c.isText {
 		if c.text == "" {
 			return nil
@@ -252,7 +326,14 @@ func systemParts(c *wireContent) []provider.Part {
 	}
 	var parts []provider.Part
 	for i := range c.blocks {
-		if b := &c.blocks[i]; b.Type == "text" && b.Text != "" {
+		b := &c.blocks[i]
+		if !isNullish(b.CacheControl) {
+			req.Drop("cache_control")
+		}
+		switch {
+		case b.Type != "text":
+			req.Drop("system block " + b.Type)
+		case b.Text != "":
 			parts = append(parts, provider.Part{Type: provider.PartText, Text: b.Text})
 		}
 	}
@@ -270,13 +351,23 @@ func decodeMessages(req *provider.Request, msgs []wireMessage) error {
 			role = provider.RoleUser
 		case "assistant":
 			role = provider.RoleAssistant
+		case "system":
+			role = provider.RoleSystem
 		default:
 			p := fmt.Sprintf("messages.%d.role", i)
-			return badParam(p, fmt.Sprintf(`%s: must be "user" or "assistant", got %q`, p, m.Role))
+			return badParam(p, fmt.Sprintf(`%s: must be "user", "assistant" or "system", got %q`, p, m.Role))
 		}
 		if !m.Content.set {
 			p := fmt.Sprintf("messages.%d.content", i)
 			return badParam(p, p+": field required")
+		}
+		if role == provider.RoleSystem {
+			// Mid-conversation system text (Claude Code's
+			// mid-conversation-system beta): kept at its position.
+			if parts := systemParts(req, &m.Content); len(parts) > 0 {
+				req.Messages = append(req.Messages, provider.Message{Role: role, Parts: parts})
+			}
+			continue
 		}
 		var parts []provider.Part
 		if m.Content.isText {
@@ -287,11 +378,17 @@ func decodeMessages(req *provider.Request, msgs []wireMessage) error {
 			parts = make([]provider.Part, 0, len(m.Content.blocks))
 			for j := range m.Content.blocks {
 				b := &m.Content.blocks[j]
+				if !isNullish(b.CacheControl) {
+					req.Drop("cache_control")
+				}
 				part, ok, err := decodeBlock(b, toolNames, i, j)
 				if err != nil {
 					return err
 				}
 				if !ok {
+					if b.Type != "text" && b.Type != "thinking" {
+						req.Drop("content block " + b.Type)
+					}
 					continue
 				}
 				if part.Type == provider.PartToolCall {
@@ -359,7 +456,7 @@ func decodeBlock(b *wireBlock, toolNames map[string]string, mi, bi int) (provide
 					if cb.Text != "" {
 						res.Content = append(res.Content, provider.Part{Type: provider.PartText, Text: cb.Text})
 					}
-				case "image":
+				case "image", "document":
 					p, ok, err := decodeMedia(cb, func(f string) string { return path(fmt.Sprintf("content.%d.%s", k, f)) })
 					if err != nil {
 						return provider.Part{}, false, err

@@ -232,11 +232,15 @@ func toolChoice(req *provider.Request) *outToolChoice {
 }
 
 // systemValue returns the system member: a string for one text, text blocks
-// for several, nil for none. A ResponseFormat adds an instruction.
+// for several, nil for none. RoleSystem messages join it in order: the
+// Messages API takes them in place only with a beta header
+// (mid-conversation-system-2026-04-07) that other Anthropic-compatible
+// servers do not know. A ResponseFormat adds an instruction.
 func systemValue(req *provider.Request) any {
-	texts := make([]string, 0, len(req.System)+1)
-	for i := range req.System {
-		if p := &req.System[i]; p.Type == provider.PartText && p.Text != "" {
+	sys := req.AllSystem()
+	texts := make([]string, 0, len(sys)+1)
+	for i := range sys {
+		if p := &sys[i]; p.Type == provider.PartText && p.Text != "" {
 			texts = append(texts, p.Text)
 		}
 	}
@@ -320,6 +324,9 @@ func encodeMessages(msgs []provider.Message, ids *toolIDs) ([]outMessage, error)
 	out := make([]outMessage, 0, len(msgs))
 	for i := range msgs {
 		m := &msgs[i]
+		if m.Role == provider.RoleSystem {
+			continue // in system: see systemValue
+		}
 		role := "user"
 		if m.Role == provider.RoleAssistant {
 			role = "assistant"

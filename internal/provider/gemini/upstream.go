@@ -86,10 +86,12 @@ func (u *Upstream) EncodeCountTokensRequest(req *provider.Request, model string)
 
 func (u *Upstream) build(req *provider.Request) (*generateContentRequest, error) {
 	w := &generateContentRequest{Contents: make([]content, 0, len(req.Messages))}
+	// Gemini contents are user and model turns only: RoleSystem messages
+	// join the system instruction, in order.
 	var sys []part
-	for i := range req.System {
-		if t := req.System[i].Text; t != "" {
-			sys = append(sys, part{Text: t})
+	for _, p := range req.AllSystem() {
+		if p.Text != "" {
+			sys = append(sys, part{Text: p.Text})
 		}
 	}
 	missingSig := ""
@@ -99,6 +101,9 @@ func (u *Upstream) build(req *provider.Request) (*generateContentRequest, error)
 	var names map[string]string // tool call id -> function name
 	for mi := range req.Messages {
 		m := &req.Messages[mi]
+		if m.Role == provider.RoleSystem {
+			continue // in sys
+		}
 		role := "user"
 		if m.Role == provider.RoleAssistant {
 			role = "model"

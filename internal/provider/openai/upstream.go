@@ -3,7 +3,9 @@ package openai
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -26,6 +28,19 @@ type Options struct {
 	// (OpenAI's newer name); false sends a "system" message, which every
 	// vendor accepts (DeepSeek and older vLLM reject "developer").
 	DeveloperRole bool
+	// Model describes an upstream model, ok false when it is unknown. A
+	// translated request's max tokens is lowered to a known MaxOutput
+	// (Claude Code asks every model for 32000; gpt-4o takes 16384 and
+	// deepseek-chat 8192), and reasoning_effort is left out for a known
+	// model that does not reason (OpenAI rejects it for gpt-4o). Nil, or
+	// an unknown model, sends both as asked.
+	Model func(model string) (m ModelInfo, ok bool)
+}
+
+// ModelInfo is what EncodeRequest needs to know of an upstream model.
+type ModelInfo struct {
+	MaxOutput int  // output token cap; 0 means unknown
+	Reasoning bool // takes reasoning_effort
 }
 
 // Upstream is the OpenAI Chat Completions format as spoken by upstream
@@ -144,7 +159,8 @@ type outJSONSchema struct {
 }
 
 // EncodeRequest renders req as a chat completions body for model. The
-// system prompt becomes one system (or developer) message; each tool result
+// system prompt becomes one system (or developer) message, and each
+// RoleSystem message another one at its position; each tool result
 // becomes a "tool" message (an error result prefixed "ERROR: "), followed by
 // a user message for the rest of that turn; thinking is dropped. It fails
 // with KindBadRequest for content an OpenAI-format upstream cannot take (a
@@ -159,14 +175,26 @@ func (u *Upstream) EncodeRequest(req *provider.Request, model string) ([]byte, e
 		Stop:            req.Stop,
 		Seed:            req.Seed,
 		Stream:          req.Stream,
-		User:            req.User,
+		User:            userID(req.User),
 		ReasoningEffort: req.ReasoningEffort,
 	}
-	if req.MaxTokens != nil {
+	mt := req.MaxTokens
+	if opts.Model != nil {
+		if info, ok := opts.Model(model); ok {
+			if !info.Reasoning {
+				out.ReasoningEffort = ""
+			}
+			if mt != nil && info.MaxOutput > 0 && *mt > info.MaxOutput {
+				capped := info.MaxOutput
+				mt = &capped
+			}
+		}
+	}
+	if mt != nil {
 		if opts.MaxTokensField == "max_tokens" {
-			out.MaxTokens = req.MaxTokens
+			out.MaxTokens = mt
 		} else {
-			out.MaxCompletionTokens = req.MaxTokens
+			out.MaxCompletionTokens = mt
 		}
 	}
 	if req.N > 1 {
@@ -175,16 +203,24 @@ func (u *Upstream) EncodeRequest(req *provider.Request, model string) ([]byte, e
 	if req.Stream && opts.StreamUsage {
 		out.StreamOptions = &outStreamOpts{IncludeUsage: true}
 	}
+	sysRole := "system"
+	if opts.DeveloperRole {
+		sysRole = "developer"
+	}
 	if sys := joinText(req.System, "\n\n"); sys != "" {
-		role := "system"
-		if opts.DeveloperRole {
-			role = "developer"
-		}
-		out.Messages = append(out.Messages, outMessage{Role: role, Content: sys})
+		out.Messages = append(out.Messages, outMessage{Role: sysRole, Content: sys})
 	}
 	for i := range req.Messages {
+		m := &req.Messages[i]
+		if m.Role == provider.RoleSystem {
+			// In place: chat completions takes system messages anywhere.
+			if sys := joinText(m.Parts, "\n\n"); sys != "" {
+				out.Messages = append(out.Messages, outMessage{Role: sysRole, Content: sys})
+			}
+			continue
+		}
 		var err error
-		if out.Messages, err = appendMessages(out.Messages, &req.Messages[i], i); err != nil {
+		if out.Messages, err = appendMessages(out.Messages, m, i); err != nil {
 			return nil, err
 		}
 	}
@@ -227,6 +263,21 @@ func (u *Upstream) EncodeRequest(req *provider.Request, model string) ([]byte, e
 		return nil, fmt.Errorf("openai: encoding request: %w", err)
 	}
 	return b, nil
+}
+
+// maxUser is the longest user OpenAI accepts.
+const maxUser = 64
+
+// userID is req.User as OpenAI takes it: a longer id (Claude Code's
+// metadata.user_id is a JSON object of device and session ids) is sent as
+// its SHA-256 in hex, which still tells users apart and keeps the device id
+// from the upstream.
+func userID(u string) string {
+	if len(u) <= maxUser {
+		return u
+	}
+	sum := sha256.Sum256([]byte(u))
+	return hex.EncodeToString(sum[:])
 }
 
 func (u *Upstream) options() Options {

@@ -320,3 +320,33 @@ func TestDecodeResponseErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestEncodeRequestModelInfo: a known model's output cap lowers max tokens,
+// and reasoning_effort goes only to models that reason; unknown models get
+// both as asked.
+func TestEncodeRequestModelInfo(t *testing.T) {
+	known := map[string]ModelInfo{"gpt-4o": {MaxOutput: 16384}, "o3": {MaxOutput: 100000, Reasoning: true}}
+	u := NewUpstream(Options{Model: func(m string) (ModelInfo, bool) { i, ok := known[m]; return i, ok }})
+	mt := 32000
+	req := &provider.Request{MaxTokens: &mt, ReasoningEffort: "high",
+		Messages: []provider.Message{{Role: provider.RoleUser, Parts: []provider.Part{{Type: provider.PartText, Text: "hi"}}}}}
+	for _, tc := range []struct{ model, want string }{
+		{"gpt-4o", `"max_completion_tokens":16384`},
+		{"o3", `"max_completion_tokens":32000`},
+		{"my-local-model", `"max_completion_tokens":32000`},
+	} {
+		body, err := u.EncodeRequest(req, tc.model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(body), tc.want) {
+			t.Errorf("%s: %s, want %s", tc.model, body, tc.want)
+		}
+		if got, want := strings.Contains(string(body), `"reasoning_effort":"high"`), tc.model != "gpt-4o"; got != want {
+			t.Errorf("%s: reasoning_effort sent = %v, want %v: %s", tc.model, got, want, body)
+		}
+	}
+	if mt != 32000 {
+		t.Errorf("the request's max tokens changed to %d", mt)
+	}
+}
