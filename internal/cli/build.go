@@ -13,6 +13,7 @@ import (
 	"github.com/llmgate/llmgate/internal/catalog"
 	"github.com/llmgate/llmgate/internal/clock"
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/fleet"
 	"github.com/llmgate/llmgate/internal/gateway"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/provider/anthropic"
@@ -128,7 +129,7 @@ type parts struct {
 }
 
 // buildParts builds the router and gateway from cfg. rec may be nil.
-func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options) (*parts, error) {
+func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options, bus *fleet.Bus) (*parts, error) {
 	names := make([]string, 0, len(cfg.Providers))
 	for n := range cfg.Providers {
 		names = append(names, n)
@@ -155,7 +156,7 @@ func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options) 
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	router := gateway.NewRouter(gateway.RouterConfig{Upstreams: ups, Routes: routes, ContextFallback: ctxFall,
-		VendorForModel: catalog.VendorForModel, Setup: newSetup(cfg, clk, opts.Logger)})
+		VendorForModel: catalog.VendorForModel, Setup: newSetup(cfg, clk, opts.Logger, bus)})
 	res := cfg.Resilience
 	opts.Router = router
 	opts.Clients = clientCodecs()

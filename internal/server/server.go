@@ -67,7 +67,10 @@ type Options struct {
 	Admin http.Handler
 	// Metrics serves GET /metrics when set.
 	Metrics http.Handler
-	Version string
+	// SharedState reports the resilience state shared between replicas
+	// (GET /health "shared_state"); nil when there is none.
+	SharedState func() any
+	Version     string
 }
 
 // Server is llmgate's http.Handler. It is safe for concurrent use.
