@@ -84,7 +84,7 @@ type Bus struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex // protects following
+	mu      sync.Mutex    // protects following
 	ps      *redis.PubSub // the current subscription; Close closes it
 	err     error
 	since   time.Time
