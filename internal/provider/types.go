@@ -20,6 +20,10 @@ const (
 	FormatOpenAI    Format = "openai"
 	FormatAnthropic Format = "anthropic"
 	FormatGemini    Format = "gemini"
+	// FormatResponses is the OpenAI Responses API (POST /v1/responses).
+	// Clients speak it; an OpenAI provider with api: responses speaks it
+	// upstream too.
+	FormatResponses Format = "responses"
 )
 
 // Role is the author of a canonical message. System prompts are not
@@ -84,6 +88,13 @@ type Request struct {
 
 	// N is the number of choices asked for; 0 and 1 both mean one.
 	N int
+
+	// Untranslatable, when set, says why only an upstream speaking the
+	// client's own format can serve the request (a Responses
+	// previous_response_id, or a tool OpenAI's servers run). Decoders set it
+	// instead of failing, so that passthrough still works; Portable returns
+	// it before any translation.
+	Untranslatable *Error
 }
 
 // Message is one turn of a conversation.
@@ -120,6 +131,10 @@ const FileIDScheme = "openai-file:"
 // OpenAI file_id reference or audio input can only go to OpenAI-format
 // upstreams. The error is a KindBadRequest saying what to change.
 func (r *Request) Portable(f Format) *Error {
+	if r.Untranslatable != nil {
+		e := *r.Untranslatable
+		return &e
+	}
 	if f == FormatOpenAI {
 		return nil
 	}
@@ -175,6 +190,9 @@ type Tool struct {
 	Description string
 	// Parameters is a JSON Schema object; never nil after decoding.
 	Parameters json.RawMessage
+	// Namespace is the Responses tool namespace the function came from
+	// (Codex's multi_agent_v1); other formats have none and ignore it.
+	Namespace string
 }
 
 // ToolChoiceMode says whether and how the model must call tools.
