@@ -18,6 +18,7 @@ import (
 	"github.com/llmgate/llmgate/internal/provider/anthropic"
 	"github.com/llmgate/llmgate/internal/provider/gemini"
 	"github.com/llmgate/llmgate/internal/provider/openai"
+	"github.com/llmgate/llmgate/internal/provider/responses"
 	"github.com/llmgate/llmgate/internal/retry"
 	"github.com/llmgate/llmgate/internal/server"
 	"github.com/llmgate/llmgate/internal/store"
@@ -41,6 +42,7 @@ func clientCodecs() map[provider.Format]provider.ClientCodec {
 		provider.FormatOpenAI:    openai.Client{},
 		provider.FormatAnthropic: anthropic.Client{},
 		provider.FormatGemini:    gemini.Client{},
+		provider.FormatResponses: responses.Client{},
 	}
 }
 
@@ -57,14 +59,24 @@ func buildUpstream(cfg *config.Config, name string, p *config.Provider) (*gatewa
 		Endpoint: provider.Endpoint{Provider: name, BaseURL: p.BaseURL, APIKey: p.APIKey, Header: headerOf(p.Headers)},
 	}
 	u.RequiresKey = gateway.RequiresKey(p.BaseURL)
+	u.Client = &http.Client{Transport: gateway.NewTransport(u.Timeouts)}
 	switch u.Format {
 	case provider.FormatOpenAI:
-		u.Codec = openai.NewUpstream(openai.Options{
+		chat := openai.NewUpstream(openai.Options{
 			MaxTokensField: p.MaxTokensField,
 			StreamUsage:    p.StreamUsage == nil || *p.StreamUsage,
 			DeveloperRole:  u.Vendor == "openai",
 		})
-		u.Pass = openai.Passthrough{}
+		u.Codec, u.Pass = chat, openai.Passthrough{}
+		api := p.API
+		if api == "" {
+			api = config.DefaultAPI(p.BaseURL)
+		}
+		if api == config.APIResponses {
+			u.Also = map[provider.Format]*gateway.Upstream{
+				provider.FormatResponses: u.WithFormat(provider.FormatResponses, &responses.Upstream{Chat: chat}, responses.Passthrough{}),
+			}
+		}
 	case provider.FormatAnthropic:
 		u.Codec = anthropic.NewUpstream(anthropic.Options{})
 		u.Pass = anthropic.Passthrough{}
@@ -74,7 +86,6 @@ func buildUpstream(cfg *config.Config, name string, p *config.Provider) (*gatewa
 	default:
 		return nil, fmt.Errorf("provider %s: unknown type %q", name, p.Type)
 	}
-	u.Client = &http.Client{Transport: gateway.NewTransport(u.Timeouts)}
 	return u, nil
 }
 

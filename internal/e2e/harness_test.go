@@ -70,6 +70,9 @@ type gateOptions struct {
 	Resilience string
 	// Models is added under models: (two-space indented lines).
 	Models string
+	// Providers is added under providers: (two-space indented lines);
+	// {openai}, {anthropic} and {gemini} stand for the mocks' URLs.
+	Providers string
 }
 
 // upstream is one mock provider served over HTTP.
@@ -144,12 +147,14 @@ providers:
   oa: {type: openai, base_url: %q, api_key: x}
   an: {type: anthropic, base_url: %q, api_key: x}
   ge: {type: gemini, base_url: %q, api_key: x}
+%s
 models:
   %s: {route: [oa/%s]}
   %s: {route: [an/%s]}
   %s: {route: [ge/%s]}
 %s
 %s`, t.TempDir(), attempts, o.Resilience, g.Up[fmtOpenAI].URL+"/v1", g.Up[fmtAnthropic].URL, g.Up[fmtGemini].URL,
+		strings.NewReplacer("{openai}", g.Up[fmtOpenAI].URL, "{anthropic}", g.Up[fmtAnthropic].URL, "{gemini}", g.Up[fmtGemini].URL).Replace(o.Providers),
 		modelOA, upOA, modelAN, upAN, modelGE, upGE, o.Models, o.YAML)
 	cfg, err := config.Parse("e2e.yaml", []byte(yaml), func(string) string { return "" })
 	if err != nil {

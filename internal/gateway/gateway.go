@@ -231,7 +231,7 @@ func (x *exchange) canonical() (*provider.Request, error) {
 	if x.req == nil && x.reqErr == nil {
 		x.req, x.reqErr = x.cc.DecodeRequest(x.c.Body)
 		if x.req != nil {
-			if x.c.Format == provider.FormatGemini { // model and stream come from the URL
+			if provider.SpecOf(x.c.Format).ModelInURL { // model and stream come from the URL
 				x.req.Model, x.req.Stream = x.c.Model, x.c.Stream
 			}
 		}
@@ -538,7 +538,7 @@ var errPaced = errors.New("held back by pacing")
 // response. It returns nil on success; an error after the response was
 // committed has already been reported to the client in-stream.
 func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchange, d *Deployment) *provider.Error {
-	u, c := d.Upstream, x.c
+	u, c := d.Upstream.For(x.c.Format), x.c
 	x.usage, x.estimated, x.ttft = provider.Usage{}, false, 0
 	x.text.Reset()
 	tm := u.Timeouts
@@ -548,7 +548,7 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 	ep := u.Endpoint
 	ownKey := ep.APIKey != ""
 	if !ownKey {
-		if c.ClientKey != "" && c.Format == u.Format {
+		if c.ClientKey != "" && provider.SameCredentials(c.Format, u.Format) {
 			ep.APIKey = c.ClientKey
 		} else if u.RequiresKey {
 			return &provider.Error{Kind: provider.KindAuth, Message: u.KeyHint()}
@@ -766,7 +766,7 @@ func isTimeout(err error) bool {
 }
 
 func rewriteModel(body []byte, f provider.Format, model string) ([]byte, error) {
-	if f == provider.FormatGemini {
+	if provider.SpecOf(f).ModelInURL {
 		return body, nil
 	}
 	v, ok, err := jsonscan.Get(body, "model")
@@ -804,7 +804,7 @@ func (g *Gateway) writeUnary(ctx context.Context, w http.ResponseWriter, x *exch
 	if perr := g.readBody(ctx, resp.Body, buf, wd); perr != nil {
 		return perr
 	}
-	u := d.Upstream
+	u := d.Upstream.For(x.c.Format)
 	var out []byte
 	if passthrough {
 		out = buf.Bytes()

@@ -8,8 +8,8 @@ import (
 	"io"
 	"iter"
 	"maps"
-	"slices"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
