@@ -127,7 +127,7 @@ func (Client) DecodeRequest(body []byte) (*provider.Request, error) {
 	req.IncludeUsage = req.Stream
 	if s, ok := jsonString(w.Instructions); ok && s != "" {
 		req.System = append(req.System, provider.Part{Type: provider.PartText, Text: s})
-	} else if !ok && !isNull(w.Instructions) {
+	} else if !ok && len(w.Instructions) > 0 && !isNull(w.Instructions) {
 		return nil, badRequest("instructions", `"instructions" must be a string`)
 	}
 	if err := decodeInput(req, w.Input); err != nil {
@@ -284,13 +284,16 @@ func decodeMessage(req *provider.Request, it *wireItem, param string) error {
 		if err != nil {
 			return err
 		}
+		if len(parts) == 0 {
+			return nil
+		}
 		role := provider.Role(it.Role)
+		if role == provider.RoleUser {
+			appendUser(req, parts)
+			return nil
+		}
 		for _, p := range parts {
-			if role == provider.RoleUser {
-				appendUserPart(req, p)
-			} else {
-				appendPart(req, role, p)
-			}
+			appendPart(req, role, p)
 		}
 		return nil
 	case "":
@@ -327,14 +330,23 @@ func appendToolResult(req *provider.Request, p provider.Part) {
 	m.Parts[at] = p
 }
 
-// appendUserPart adds user content: into the turn holding tool results just
-// sent (one user turn), else as its own message, as the client sent it.
-func appendUserPart(req *provider.Request, p provider.Part) {
-	if n := len(req.Messages); n > 0 && req.Messages[n-1].Role == provider.RoleUser {
-		req.Messages[n-1].Parts = append(req.Messages[n-1].Parts, p)
+// appendUser adds a user message: into the turn holding the tool results
+// just sent (one user turn), else as its own message, as the client sent it.
+func appendUser(req *provider.Request, parts []provider.Part) {
+	if n := len(req.Messages); n > 0 && req.Messages[n-1].Role == provider.RoleUser && hasToolResult(req.Messages[n-1].Parts) {
+		req.Messages[n-1].Parts = append(req.Messages[n-1].Parts, parts...)
 		return
 	}
-	req.Messages = append(req.Messages, provider.Message{Role: provider.RoleUser, Parts: []provider.Part{p}})
+	req.Messages = append(req.Messages, provider.Message{Role: provider.RoleUser, Parts: parts})
+}
+
+func hasToolResult(ps []provider.Part) bool {
+	for i := range ps {
+		if ps[i].Type == provider.PartToolResult {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeContent reads message content or a tool output: a string, or an
