@@ -337,3 +337,114 @@ func TestResponsesStreamFailure(t *testing.T) {
 		t.Errorf("failed response: status %q error %+v", last.Response.Status, last.Response.Error)
 	}
 }
+
+// codexBody is shaped like Codex 0.169.0's request (responses-api.md 6.1):
+// no instructions, the base prompt as developer messages with client ids,
+// function tools with strict:false, a namespace, web_search, store:false,
+// include, prompt_cache_key and client_metadata.
+func codexBody(model string, extra ...string) []byte {
+	input := `{"type":"message","id":"msg_a","role":"developer","content":[{"type":"input_text","text":"You are a coding agent running in the Codex CLI."}]},
+ {"type":"message","id":"msg_b","role":"developer","content":[{"type":"input_text","text":"skills"},{"type":"input_text","text":"sandbox"}]},
+ {"type":"message","id":"msg_c","role":"user","content":[{"type":"input_text","text":"<environment_context><cwd>/tmp</cwd></environment_context>"}]},
+ {"type":"message","id":"msg_d","role":"user","content":[{"type":"input_text","text":"list the files please"}]}`
+	for _, e := range extra {
+		input += ",\n " + e
+	}
+	return []byte(`{"model":"` + model + `","stream":true,"input":[` + input + `],
+ "tools":[{"type":"function","name":"exec_command","description":"Runs a command","strict":false,
+   "parameters":{"type":"object","properties":{"cmd":{"type":"string"}},"required":["cmd"],"additionalProperties":false}},
+  {"type":"namespace","name":"multi_agent_v1","description":"agents","tools":[{"type":"function","name":"spawn_agent","strict":false,"parameters":{"type":"object","properties":{}}}]},
+  {"type":"web_search","external_web_access":false}],
+ "tool_choice":"auto","parallel_tool_calls":true,"reasoning":{"summary":"auto"},"store":false,
+ "include":["reasoning.encrypted_content"],"prompt_cache_key":"0190-thread","client_metadata":{"x":"y"}}`)
+}
+
+// codexStream reads a Responses stream as Codex does: by the JSON type,
+// keeping the items of output_item.done and the terminal event.
+func codexStream(t *testing.T, body []byte) (items []map[string]any, terminal map[string]any) {
+	t.Helper()
+	for _, line := range strings.Split(string(body), "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			t.Fatalf("event data %q: %v", data, err)
+		}
+		switch ev["type"] {
+		case "response.output_item.done":
+			items = append(items, ev["item"].(map[string]any))
+		case "response.completed", "response.failed", "response.incomplete":
+			terminal = ev
+		}
+	}
+	return items, terminal
+}
+
+// TestResponsesCodexShape: a Codex-shaped tool round trip over plain HTTP,
+// to every upstream, checking what Codex reads: output_item.done items with
+// complete arguments, and response.completed with integer usage including
+// total_tokens.
+func TestResponsesCodexShape(t *testing.T) {
+	g := newResponsesGate(t, gateOptions{})
+	h := http.Header{"Authorization": {"Bearer x"}, "Accept": {"text/event-stream"}, "Originator": {"codex_exec"},
+		"Session-Id": {"0190-thread"}}
+	for _, up := range responsesUpstreams {
+		t.Run(up.name, func(t *testing.T) {
+			g.reset()
+			resp, body := g.post(t, "/v1/responses", h, codexBody(up.model))
+			if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+				t.Fatalf("status %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+			items, term := codexStream(t, body)
+			if term == nil || term["type"] != "response.completed" {
+				t.Fatalf("no response.completed: %s", body)
+			}
+			usage, _ := term["response"].(map[string]any)["usage"].(map[string]any)
+			for _, k := range []string{"input_tokens", "output_tokens", "total_tokens"} {
+				if v, ok := usage[k].(float64); !ok || v <= 0 {
+					t.Errorf("completed usage %s = %v", k, usage[k])
+				}
+			}
+			var call map[string]any
+			for _, it := range items {
+				if it["type"] == "function_call" {
+					call = it
+				}
+			}
+			if call == nil || call["name"] != "exec_command" || !strings.Contains(call["arguments"].(string), `"cmd"`) {
+				t.Fatalf("want an exec_command call with its arguments in output_item.done, got %v", items)
+			}
+			if up.name != fmtResponses {
+				r := g.lastUpstream(t, up.upstream)
+				for _, leak := range []string{"client_metadata", "prompt_cache_key", "web_search"} {
+					if bytes.Contains(r.Body, []byte(leak)) {
+						t.Errorf("%s reached the %s upstream: %s", leak, up.name, r.Body)
+					}
+				}
+				if !bytes.Contains(r.Body, []byte("You are a coding agent")) {
+					t.Errorf("the developer prompt did not reach the upstream: %s", r.Body)
+				}
+			}
+			// Codex sends the call back exactly as received, with its output.
+			callJSON, _ := json.Marshal(call)
+			out := `{"type":"function_call_output","id":"fco_1","call_id":"` + call["call_id"].(string) + `","output":"sunny"}`
+			resp, body = g.post(t, "/v1/responses", h, codexBody(up.model, string(callJSON), out))
+			if resp.StatusCode != 200 {
+				t.Fatalf("second turn: status %d: %s", resp.StatusCode, body)
+			}
+			items, term = codexStream(t, body)
+			if term == nil || term["type"] != "response.completed" || len(items) == 0 {
+				t.Fatalf("second turn: %s", body)
+			}
+			msg := items[len(items)-1]
+			content, _ := msg["content"].([]any)
+			if msg["type"] != "message" || len(content) == 0 ||
+				!strings.HasPrefix(content[0].(map[string]any)["text"].(string), toolReplyPrefix) ||
+				!strings.Contains(content[0].(map[string]any)["text"].(string), "sunny") {
+				t.Errorf("second turn answer %v, want the mock's reply to the tool result", msg)
+			}
+		})
+	}
+}
