@@ -826,7 +826,7 @@ func (g *Gateway) writeUnary(ctx context.Context, w http.ResponseWriter, x *exch
 		if g.opts.StoreContent {
 			x.text.WriteString(r.Text())
 		}
-		if out, err = x.cc.EncodeResponse(r); err != nil {
+		if out, err = encodeResponse(x, r); err != nil {
 			return provider.AsError(err)
 		}
 	}

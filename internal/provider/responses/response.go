@@ -112,8 +112,8 @@ func newSnapshot(id, model string, created int64, req *provider.Request) *snapsh
 	if req == nil {
 		return s
 	}
-	if model == "" {
-		s.Model = req.Model
+	if req.Model != "" {
+		s.Model = req.Model // the model asked for; x-llmgate-model names the one that answered
 	}
 	s.MaxOutputTokens = req.MaxTokens
 	if req.ParallelToolCalls != nil {
@@ -178,9 +178,25 @@ func responseID(id string) string {
 // EncodeResponse renders resp as a Response object: a reasoning item per
 // thinking run, a message item per run of text, and a function_call item
 // per tool call, in the order the upstream produced them. Without the
-// request at hand, settings are echoed as their defaults.
+// request at hand, settings are echoed as their defaults and the model is
+// the one the upstream named.
 func (c Client) EncodeResponse(resp *provider.Response) ([]byte, error) {
-	s := newSnapshot(responseID(resp.ID), resp.Model, c.now().Unix(), nil)
+	return c.EncodeResponseFor(resp, nil)
+}
+
+var _ provider.RequestEchoer = Client{}
+
+// EncodeResponseFor is EncodeResponse echoing req's settings, naming calls
+// into namespaced tools with their namespace and answering calls of custom
+// tools as custom_tool_call items.
+func (c Client) EncodeResponseFor(resp *provider.Response, req *provider.Request) ([]byte, error) {
+	s := newSnapshot(responseID(resp.ID), resp.Model, c.now().Unix(), req)
+	tools := map[string]provider.Tool{}
+	if req != nil {
+		for _, t := range req.Tools {
+			tools[t.Name] = t
+		}
+	}
 	var text, thinking strings.Builder
 	var sig string
 	flushText := func() {
@@ -214,7 +230,9 @@ func (c Client) EncodeResponse(resp *provider.Response) ([]byte, error) {
 			flushText()
 			flushThinking()
 			if tc := p.ToolCall; tc != nil {
-				s.Output = append(s.Output, callItem(tc.ID, tc.Name, "", argumentsString(tc.Arguments), "completed", false))
+				t := tools[tc.Name]
+				s.Output = append(s.Output, callItem(tc.ID, tc.Name, t.Namespace, argumentsString(tc.Arguments), "completed",
+					bytes.Equal(t.Parameters, customSchema)))
 			}
 		}
 	}

@@ -294,3 +294,32 @@ func TestUpstreamDecodeResponse(t *testing.T) {
 		t.Errorf("decoded %+v", r)
 	}
 }
+
+func TestEncodeResponseFor(t *testing.T) {
+	temp := 0.2
+	req := &provider.Request{Model: "asked", Temperature: &temp, ToolChoice: &provider.ToolChoice{Mode: provider.ToolChoiceRequired},
+		Tools: []provider.Tool{{Name: "spawn_agent", Namespace: "multi_agent_v1", Parameters: emptySchema}, {Name: "apply_patch", Parameters: customSchema}}}
+	out, err := Client{}.EncodeResponseFor(&provider.Response{Model: "served", StopReason: provider.StopToolUse, Content: []provider.Part{
+		{Type: provider.PartToolCall, ToolCall: &provider.ToolCall{ID: "c1", Name: "spawn_agent", Arguments: json.RawMessage(`{}`)}},
+		{Type: provider.PartToolCall, ToolCall: &provider.ToolCall{ID: "c2", Name: "apply_patch", Arguments: json.RawMessage(`{"input":"patch"}`)}},
+	}}, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Model       string           `json:"model"`
+		Temperature float64          `json:"temperature"`
+		ToolChoice  string           `json:"tool_choice"`
+		Tools       []map[string]any `json:"tools"`
+		Output      []map[string]any `json:"output"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Model != "asked" || r.Temperature != 0.2 || r.ToolChoice != "required" || len(r.Tools) != 2 {
+		t.Errorf("echoed settings: %s", out)
+	}
+	if len(r.Output) != 2 || r.Output[0]["namespace"] != "multi_agent_v1" || r.Output[1]["type"] != "custom_tool_call" || r.Output[1]["input"] != "patch" {
+		t.Errorf("output %v", r.Output)
+	}
+}
