@@ -15,10 +15,6 @@ import (
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/gateway"
 	"github.com/llmgate/llmgate/internal/provider"
-	"github.com/llmgate/llmgate/internal/provider/anthropic"
-	"github.com/llmgate/llmgate/internal/provider/gemini"
-	"github.com/llmgate/llmgate/internal/provider/openai"
-	"github.com/llmgate/llmgate/internal/provider/responses"
 	"github.com/llmgate/llmgate/internal/retry"
 	"github.com/llmgate/llmgate/internal/server"
 	"github.com/llmgate/llmgate/internal/store"
@@ -36,16 +32,6 @@ func loadConfig(path string, getenv func(string) string) (*config.Config, error)
 	return config.Load(path, getenv)
 }
 
-// clientCodecs are the wire formats clients speak.
-func clientCodecs() map[provider.Format]provider.ClientCodec {
-	return map[provider.Format]provider.ClientCodec{
-		provider.FormatOpenAI:    openai.Client{},
-		provider.FormatAnthropic: anthropic.Client{},
-		provider.FormatGemini:    gemini.Client{},
-		provider.FormatResponses: responses.Client{},
-	}
-}
-
 // buildUpstream makes the run-time provider for one configured provider.
 func buildUpstream(cfg *config.Config, name string, p *config.Provider) (*gateway.Upstream, error) {
 	u := &gateway.Upstream{
@@ -60,32 +46,11 @@ func buildUpstream(cfg *config.Config, name string, p *config.Provider) (*gatewa
 	}
 	u.RequiresKey = gateway.RequiresKey(p.BaseURL)
 	u.Client = &http.Client{Transport: gateway.NewTransport(u.Timeouts)}
-	switch u.Format {
-	case provider.FormatOpenAI:
-		chat := openai.NewUpstream(openai.Options{
-			MaxTokensField: p.MaxTokensField,
-			StreamUsage:    p.StreamUsage == nil || *p.StreamUsage,
-			DeveloperRole:  u.Vendor == "openai",
-		})
-		u.Codec, u.Pass = chat, openai.Passthrough{}
-		api := p.API
-		if api == "" {
-			api = config.DefaultAPI(p.BaseURL)
-		}
-		if api == config.APIResponses {
-			u.Also = map[provider.Format]*gateway.Upstream{
-				provider.FormatResponses: u.WithFormat(provider.FormatResponses, &responses.Upstream{Chat: chat}, responses.Passthrough{}),
-			}
-		}
-	case provider.FormatAnthropic:
-		u.Codec = anthropic.NewUpstream(anthropic.Options{})
-		u.Pass = anthropic.Passthrough{}
-	case provider.FormatGemini:
-		u.Codec = gemini.NewUpstream(gemini.Options{})
-		u.Pass = gemini.Passthrough{}
-	default:
+	wf := wireFormats[u.Format]
+	if wf.upstream == nil {
 		return nil, fmt.Errorf("provider %s: unknown type %q", name, p.Type)
 	}
+	wf.upstream(u, p)
 	return u, nil
 }
 

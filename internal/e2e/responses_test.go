@@ -448,3 +448,21 @@ func TestResponsesCodexShape(t *testing.T) {
 		})
 	}
 }
+
+// TestResponsesStoredEndpoints: the endpoints that read stored responses
+// answer 404 in the OpenAI shape, saying the gateway stores none.
+func TestResponsesStoredEndpoints(t *testing.T) {
+	g := newResponsesGate(t, gateOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client := g.openai()
+	_, err := client.Responses.Get(ctx, "resp_123", responses.ResponseGetParams{})
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || !strings.Contains(apiErr.Message, "does not store responses") {
+		t.Fatalf("GET /v1/responses/resp_123: %v, want a 404 saying llmgate stores no responses", err)
+	}
+	resp, body := g.do(t, http.MethodDelete, "/v1/responses/resp_123", http.Header{"Authorization": {"Bearer x"}}, nil)
+	if resp.StatusCode != 404 || !bytes.Contains(body, []byte(`"type":"not_found_error"`)) {
+		t.Errorf("DELETE: %d %s", resp.StatusCode, body)
+	}
+}
