@@ -570,6 +570,10 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 	switch {
 	case trimmed != nil:
 		passthrough = false
+		if perr := trimmed.Portable(u.Format); perr != nil && u.Format != c.Format {
+			perr.Cause = errUnservable
+			return perr
+		}
 		body, err = u.Codec.EncodeRequest(trimmed, d.Model)
 	case c.Op != provider.OpChat:
 		if u.Format != c.Format {
