@@ -1,6 +1,7 @@
 package responses
 
 import (
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
@@ -38,4 +39,34 @@ func openEnvelope(s string) (text, sig string, ok bool) {
 		return "", "", false
 	}
 	return e.Text, e.Signature, true
+}
+
+// callIDPrefix starts a function_call item id that carries the upstream's
+// signature of the call (Gemini's thoughtSignature, which Gemini 3 wants
+// back with the call). Clients echo item ids with the call, as Codex does.
+const callIDPrefix = "fc_lg1"
+
+// callItemID mints a function_call item id, carrying sig when there is one.
+func callItemID(sig string) string {
+	if sig == "" {
+		return newID("fc_")
+	}
+	return callIDPrefix + rand.Text() + "_" + base64.RawURLEncoding.EncodeToString([]byte(sig))
+}
+
+// callSignature reads the signature out of an id minted by callItemID.
+func callSignature(id string) string {
+	rest, ok := strings.CutPrefix(id, callIDPrefix)
+	if !ok {
+		return ""
+	}
+	_, enc, ok := strings.Cut(rest, "_")
+	if !ok {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(enc)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }

@@ -77,5 +77,6 @@ func FuzzEnvelope(f *testing.F) {
 			t.Fatalf("round trip of %q/%q gave %q/%q %v", text, sig, gotT, gotS, ok)
 		}
 		_, _, _ = openEnvelope(other)
+		_ = callSignature(other)
 	})
 }

@@ -58,6 +58,7 @@ type wireRequest struct {
 // wireItem is one input item; which fields are set depends on Type.
 type wireItem struct {
 	Type             string          `json:"type"`
+	ID               string          `json:"id"`
 	Role             string          `json:"role"`
 	Content          json.RawMessage `json:"content"`
 	CallID           string          `json:"call_id"`
@@ -232,7 +233,7 @@ func decodeInput(req *provider.Request, raw json.RawMessage) error {
 				args, _ = json.Marshal(map[string]string{"input": s})
 			}
 			names[it.CallID] = it.Name
-			appendPart(req, provider.RoleAssistant, provider.Part{Type: provider.PartToolCall,
+			appendPart(req, provider.RoleAssistant, provider.Part{Type: provider.PartToolCall, Signature: callSignature(it.ID),
 				ToolCall: &provider.ToolCall{ID: it.CallID, Name: it.Name, Arguments: args}})
 		case "function_call_output", "custom_tool_call_output":
 			if it.CallID == "" {

@@ -253,3 +253,35 @@ func TestReasoningRoundTrip(t *testing.T) {
 		t.Fatalf("assistant turn %+v", ps)
 	}
 }
+
+// TestCallSignatureRoundTrip: a call's upstream signature (Gemini's
+// thoughtSignature) rides in the function_call item id and comes back with
+// the call, streamed or not.
+func TestCallSignatureRoundTrip(t *testing.T) {
+	var b strings.Builder
+	enc := Client{}.NewStreamEncoder(&b, &provider.Request{Model: "m"})
+	_ = enc.Encode(provider.Event{Type: provider.EventToolCall, ToolIndex: 0, ToolID: "call_1", ToolName: "f", Signature: "c2lnLzE+"})
+	_ = enc.Close()
+	streamed := readEvents(t, []byte(b.String()))
+	item := streamed[len(streamed)-2].Data["item"]
+	unary, err := Client{}.EncodeResponse(&provider.Response{Content: []provider.Part{{Type: provider.PartToolCall, Signature: "c2lnLzE+",
+		ToolCall: &provider.ToolCall{ID: "call_1", Name: "f"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var u struct{ Output []any }
+	_ = json.Unmarshal(unary, &u)
+	for name, it := range map[string]any{"stream": item, "unary": u.Output[0]} {
+		raw, _ := json.Marshal(it)
+		req, err := Client{}.DecodeRequest([]byte(`{"model":"m","input":[{"role":"user","content":"x"},` + string(raw) + `]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := req.Messages[1].Parts[0]; p.Signature != "c2lnLzE+" || p.ToolCall.ID != "call_1" {
+			t.Errorf("%s: call came back as %+v (signature %q)", name, p.ToolCall, p.Signature)
+		}
+	}
+	if callSignature("fc_abc") != "" || callSignature("fc_lg1XX_%%%") != "" {
+		t.Error("a foreign id yielded a signature")
+	}
+}

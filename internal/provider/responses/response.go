@@ -231,8 +231,12 @@ func (c Client) EncodeResponseFor(resp *provider.Response, req *provider.Request
 			flushThinking()
 			if tc := p.ToolCall; tc != nil {
 				t := tools[tc.Name]
-				s.Output = append(s.Output, callItem(tc.ID, tc.Name, t.Namespace, argumentsString(tc.Arguments), "completed",
-					bytes.Equal(t.Parameters, customSchema)))
+				it := callItem(tc.ID, tc.Name, t.Namespace, argumentsString(tc.Arguments), "completed",
+					bytes.Equal(t.Parameters, customSchema))
+				if it.Type == "function_call" && p.Signature != "" {
+					it.ID = callItemID(p.Signature)
+				}
+				s.Output = append(s.Output, it)
 			}
 		}
 	}

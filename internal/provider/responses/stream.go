@@ -297,7 +297,7 @@ func (e *streamEncoder) openCall(ev provider.Event) {
 		empty := ""
 		item.Type, item.ID, item.Input = it.kind, it.id, &empty
 	} else {
-		it.id = newID("fc_")
+		it.id = callItemID(ev.Signature)
 		empty := ""
 		item.ID, item.Arguments = it.id, &empty
 	}
