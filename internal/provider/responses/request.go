@@ -199,23 +199,23 @@ func decodeInput(req *provider.Request, raw json.RawMessage) error {
 		}
 		return nil
 	}
-	var items []json.RawMessage
-	if raw[0] != '[' || json.Unmarshal(raw, &items) != nil {
+	if raw[0] != '[' {
 		return badRequest("input", `"input" must be a string or an array of input items`)
 	}
+	var items []wireItem
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return inputError(raw)
+	}
 	names := map[string]string{} // call_id -> function name, for tool results
-	for i, rawItem := range items {
+	for i := range items {
+		it := &items[i]
 		param := fmt.Sprintf("input[%d]", i)
-		var it wireItem
-		if err := json.Unmarshal(rawItem, &it); err != nil {
-			return badRequest(param, "input item is malformed: %s", typeErrorText(err))
-		}
 		if it.Type == "" && it.Role != "" {
 			it.Type = "message"
 		}
 		switch it.Type {
 		case "message":
-			if err := decodeMessage(req, &it, param); err != nil {
+			if err := decodeMessage(req, it, param); err != nil {
 				return err
 			}
 		case "function_call", "custom_tool_call":
@@ -263,6 +263,22 @@ func decodeInput(req *provider.Request, raw json.RawMessage) error {
 		}
 	}
 	return nil
+}
+
+// inputError names the input item that does not decode (the slow path,
+// for the error message only).
+func inputError(raw json.RawMessage) *provider.Error {
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		return badRequest("input", `"input" must be a string or an array of input items`)
+	}
+	for i, r := range items {
+		var it wireItem
+		if err := json.Unmarshal(r, &it); err != nil {
+			return badRequest(fmt.Sprintf("input[%d]", i), "input item is malformed: %s", typeErrorText(err))
+		}
+	}
+	return badRequest("input", `"input" must be a string or an array of input items`)
 }
 
 // decodeMessage adds a message item: system and developer text to System,

@@ -203,6 +203,7 @@ func TestDecodeRequestErrors(t *testing.T) {
 	cases := []struct{ name, body, param string }{
 		{"no model", `{"input":"x"}`, "model"},
 		{"bad input", `{"model":"m","input":3}`, "input"},
+		{"malformed item", `{"model":"m","input":[{"role":"user","content":"x"},{"type":5}]}`, "input[1]"},
 		{"unknown role", `{"model":"m","input":[{"role":"robot","content":"x"}]}`, "input[0].role"},
 		{"call without call_id", `{"model":"m","input":[{"type":"function_call","name":"f","arguments":"{}"}]}`, "input[0].call_id"},
 		{"bad part", `{"model":"m","input":[{"role":"user","content":[{"type":"input_audio"}]}]}`, "input[0].content[0].type"},
