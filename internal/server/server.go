@@ -404,12 +404,12 @@ func (s *Server) gemini(w http.ResponseWriter, r *http.Request, who *caller) {
 	s.g.Serve(w, r, c)
 }
 
-// statefulResponses answers the Responses API endpoints that need stored
-// responses (GET or DELETE /v1/responses/{id}, /input_items, /cancel, ...):
-// llmgate keeps none.
+// statefulResponses answers the Responses API endpoints besides POST
+// /v1/responses (GET or DELETE /v1/responses/{id}, /input_items, /cancel,
+// /compact, ...), which need stored responses: llmgate keeps none.
 func (s *Server) statefulResponses(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, provider.FormatResponses, newRequestID(), &provider.Error{Kind: provider.KindNotFound,
-		Message: fmt.Sprintf("%s %s needs a stored response, and llmgate does not store responses: only POST /v1/responses is served; "+
+		Message: fmt.Sprintf("%s %s is not served: llmgate does not store responses and serves only POST /v1/responses; "+
 			"send the whole conversation in input (store: false)", r.Method, r.URL.Path)})
 }
 
