@@ -16,9 +16,6 @@ import (
 	"github.com/llmgate/llmgate/internal/fleet"
 	"github.com/llmgate/llmgate/internal/gateway"
 	"github.com/llmgate/llmgate/internal/provider"
-	"github.com/llmgate/llmgate/internal/provider/anthropic"
-	"github.com/llmgate/llmgate/internal/provider/gemini"
-	"github.com/llmgate/llmgate/internal/provider/openai"
 	"github.com/llmgate/llmgate/internal/retry"
 	"github.com/llmgate/llmgate/internal/server"
 	"github.com/llmgate/llmgate/internal/store"
@@ -36,24 +33,6 @@ func loadConfig(path string, getenv func(string) string) (*config.Config, error)
 	return config.Load(path, getenv)
 }
 
-// clientCodecs are the wire formats clients speak.
-func clientCodecs() map[provider.Format]provider.ClientCodec {
-	return map[provider.Format]provider.ClientCodec{
-		provider.FormatOpenAI:    openai.Client{},
-		provider.FormatAnthropic: anthropic.Client{},
-		provider.FormatGemini:    gemini.Client{},
-	}
-}
-
-// catalogModel describes an OpenAI-format upstream model from the catalog.
-func catalogModel(model string) (openai.ModelInfo, bool) {
-	m, ok := catalog.Lookup(model)
-	if !ok || m.Type != provider.FormatOpenAI {
-		return openai.ModelInfo{}, false
-	}
-	return openai.ModelInfo{MaxOutput: m.MaxOutput, Reasoning: m.Reasoning}, true
-}
-
 // buildUpstream makes the run-time provider for one configured provider.
 func buildUpstream(cfg *config.Config, name string, p *config.Provider) (*gateway.Upstream, error) {
 	u := &gateway.Upstream{
@@ -67,25 +46,12 @@ func buildUpstream(cfg *config.Config, name string, p *config.Provider) (*gatewa
 		Endpoint: provider.Endpoint{Provider: name, BaseURL: p.BaseURL, APIKey: p.APIKey, Header: headerOf(p.Headers)},
 	}
 	u.RequiresKey = gateway.RequiresKey(p.BaseURL)
-	switch u.Format {
-	case provider.FormatOpenAI:
-		u.Codec = openai.NewUpstream(openai.Options{
-			MaxTokensField: p.MaxTokensField,
-			StreamUsage:    p.StreamUsage == nil || *p.StreamUsage,
-			DeveloperRole:  u.Vendor == "openai",
-			Model:          catalogModel,
-		})
-		u.Pass = openai.Passthrough{}
-	case provider.FormatAnthropic:
-		u.Codec = anthropic.NewUpstream(anthropic.Options{})
-		u.Pass = anthropic.Passthrough{}
-	case provider.FormatGemini:
-		u.Codec = gemini.NewUpstream(gemini.Options{})
-		u.Pass = gemini.Passthrough{}
-	default:
+	u.Client = &http.Client{Transport: gateway.NewTransport(u.Timeouts)}
+	wf := wireFormats[u.Format]
+	if wf.upstream == nil {
 		return nil, fmt.Errorf("provider %s: unknown type %q", name, p.Type)
 	}
-	u.Client = &http.Client{Transport: gateway.NewTransport(u.Timeouts)}
+	wf.upstream(u, p)
 	return u, nil
 }
 

@@ -241,7 +241,7 @@ func (x *exchange) canonical() (*provider.Request, error) {
 	if x.req == nil && x.reqErr == nil {
 		x.req, x.reqErr = x.cc.DecodeRequest(x.c.Body)
 		if x.req != nil {
-			if x.c.Format == provider.FormatGemini { // model and stream come from the URL
+			if provider.SpecOf(x.c.Format).ModelInURL { // model and stream come from the URL
 				x.req.Model, x.req.Stream = x.c.Model, x.c.Stream
 			}
 		}
