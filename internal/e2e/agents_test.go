@@ -120,8 +120,15 @@ func shellCall(tools []string, lastUser string) (string, string) {
 
 // agentGate is a gateway whose mocks answer plain prompts with "answer from
 // the <format> upstream" and call the shell tool for toolWord.
+// codexPass is a model routed to an OpenAI provider marked api: responses,
+// to which Codex's Responses requests are passed through untouched (the
+// e2e providers have custom base URLs, which default to chat completions).
+const codexPass = "gpt-4o-responses"
+
 func agentGate(t *testing.T) *gate {
-	o := gateOptions{MockFor: map[string]mock.Options{}}
+	o := gateOptions{MockFor: map[string]mock.Options{},
+		Providers: `  oar: {type: openai, base_url: "{openai}/v1", api_key: x, api: responses}`,
+		Models:    "  " + codexPass + ": {route: [oar/" + upOA + "]}"}
 	for _, f := range formats {
 		o.MockFor[f] = mock.Options{Call: shellCall}
 	}
@@ -378,8 +385,17 @@ stream_max_retries = 0
 // Anthropic and Gemini upstreams.
 func TestCodexCLI(t *testing.T) {
 	bin := agentBin(t, "codex", codexVersion)
-	for _, up := range formats {
-		model := modelFor[up]
+	cases := []struct {
+		model, up string
+		pass      bool // passed through to a Responses upstream
+	}{
+		{codexPass, fmtOpenAI, true},
+		{modelOA, fmtOpenAI, false}, // translated to chat completions
+		{modelAN, fmtAnthropic, false},
+		{modelGE, fmtGemini, false},
+	}
+	for _, tc := range cases {
+		model, up, pass := tc.model, tc.up, tc.pass
 		t.Run(model+"_via_"+up, func(t *testing.T) {
 			t.Run("plain", func(t *testing.T) {
 				g := agentGate(t)
@@ -390,10 +406,20 @@ func TestCodexCLI(t *testing.T) {
 				if run.err != nil {
 					t.Fatalf("codex exec failed:\n%v", run)
 				}
-				if !strings.Contains(run.stdout, plainAnswer(prompt)) {
-					t.Errorf("output lacks %q:\n%v", plainAnswer(prompt), run)
+				// Passed through, the mock sees Codex's last user message;
+				// translated, Codex's consecutive user messages are one
+				// turn and the mock echoes its start (Codex's context).
+				want := plainAnswer(prompt)
+				if !pass {
+					want = "Mock reply to: "
 				}
-				checkCodexUpstream(t, g, up, false)
+				if !strings.Contains(run.stdout, want) {
+					t.Errorf("output lacks %q:\n%v", want, run)
+				}
+				checkCodexUpstream(t, g, up, false, pass)
+				if rs := g.upstreamRequests(up); len(rs) == 0 || !bytes.Contains(rs[len(rs)-1].Body, []byte(prompt)) {
+					t.Errorf("the %s upstream did not get the prompt %q", up, prompt)
+				}
 			})
 			t.Run("tool", func(t *testing.T) {
 				g := agentGate(t)
@@ -410,7 +436,7 @@ func TestCodexCLI(t *testing.T) {
 				if !strings.Contains(run.stdout, toolAnswer) {
 					t.Errorf("output lacks the answer to the tool result:\n%v", run)
 				}
-				checkCodexUpstream(t, g, up, true)
+				checkCodexUpstream(t, g, up, true, pass)
 			})
 		})
 	}
@@ -419,7 +445,7 @@ func TestCodexCLI(t *testing.T) {
 // checkCodexUpstream checks what the upstream of format up received from
 // Codex: a valid request of its format, and after a tool call, the
 // exec_command call and its output.
-func checkCodexUpstream(t *testing.T, g *gate, up string, tool bool) {
+func checkCodexUpstream(t *testing.T, g *gate, up string, tool, pass bool) {
 	t.Helper()
 	reqs := g.upstreamRequests(up)
 	want := 1
@@ -430,7 +456,7 @@ func checkCodexUpstream(t *testing.T, g *gate, up string, tool bool) {
 		t.Fatalf("the %s upstream got %d requests, want %d", up, len(reqs), want)
 	}
 	rec := reqs[len(reqs)-1]
-	if up == fmtOpenAI {
+	if pass {
 		if rec.Path != "/v1/responses" {
 			t.Fatalf("upstream path %s, want /v1/responses", rec.Path)
 		}
@@ -440,7 +466,7 @@ func checkCodexUpstream(t *testing.T, g *gate, up string, tool bool) {
 				in = r.Body
 			}
 		}
-		if want := bytes.Replace(in, []byte(`"model":"`+modelOA+`"`), []byte(`"model":"`+upOA+`"`), 1); !bytes.Equal(rec.Body, want) {
+		if want := bytes.Replace(in, []byte(`"model":"`+codexPass+`"`), []byte(`"model":"`+upOA+`"`), 1); !bytes.Equal(rec.Body, want) {
 			t.Errorf("the Responses body was not passed through unchanged but for the model")
 		}
 		var w struct {
@@ -471,6 +497,11 @@ func checkCodexUpstream(t *testing.T, g *gate, up string, tool bool) {
 		err error
 	)
 	switch up {
+	case fmtOpenAI:
+		if rec.Path != "/v1/chat/completions" {
+			t.Fatalf("upstream path %s, want /v1/chat/completions (translated)", rec.Path)
+		}
+		req, err = openai.Client{}.DecodeRequest(rec.Body)
 	case fmtAnthropic:
 		req, err = anthropic.Client{}.DecodeRequest(rec.Body)
 	case fmtGemini:
