@@ -78,9 +78,8 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// ErrRunning is returned by Run when Run was already called, or Close
-// already drained the writer.
-var ErrRunning = errors.New("reqlog: writer already running or closed")
+// ErrRunning is returned by a second call of Run.
+var ErrRunning = errors.New("reqlog: writer already running")
 
 // Writer persists records off the request path. Enqueue puts a record in a
 // bounded queue and never blocks; Run, the writer's one goroutine (started
@@ -99,7 +98,11 @@ type Writer struct {
 	mu     sync.RWMutex // Enqueue holds it shared; Close exclusively, once
 	closed bool         // protected by mu
 
-	started  atomic.Bool   // Run (or Close, draining alone) has claimed the queue
+	runCalled atomic.Bool // Run was called once; a second call is an error
+
+	stateMu sync.Mutex // protects following
+	state   runState   // who drains the queue: Run, or Close alone
+
 	stop     chan struct{} // closed by Close
 	stopOnce sync.Once
 	closeCtx context.Context // set by Close before stop is closed
@@ -110,6 +113,17 @@ type Writer struct {
 	unlogged                 atomic.Uint64 // drops not yet logged
 	lastDropLog              atomic.Int64  // Unix ns of the last drop log line, 0 if none
 }
+
+// runState says who owns the queue. Run and Close race to claim it: the
+// goroutine that calls Run may be scheduled after Close was called, which is
+// not a misuse, so Run then returns nil and leaves the drain to Close.
+type runState int
+
+const (
+	idle        runState = iota // neither Run nor Close has claimed the queue
+	running                     // Run claimed it; Close waits for done
+	closedAlone                 // Close claimed it before Run began; Run returns nil
+)
 
 // NewWriter returns a Writer that writes to w. Nothing is written until Run
 // or Close is called.
@@ -171,11 +185,20 @@ func (w *Writer) Stats() (written, dropped, failed uint64, queued int) {
 // records or its oldest record has waited FlushInterval. Call it once, on a
 // goroutine the caller owns; a second call returns ErrRunning at once. It
 // returns the drain's error: nil when everything queued was written or
-// given up after failed attempts.
+// given up after failed attempts. When Close began before Run (a shutdown
+// right after start, before Run's goroutine was scheduled), Run returns nil
+// at once: Close drains the queue and reports its own error.
 func (w *Writer) Run(ctx context.Context) error {
-	if !w.started.CompareAndSwap(false, true) {
+	if w.runCalled.Swap(true) {
 		return ErrRunning
 	}
+	w.stateMu.Lock()
+	if w.state == closedAlone {
+		w.stateMu.Unlock()
+		return nil
+	}
+	w.state = running
+	w.stateMu.Unlock()
 	defer close(w.done)
 	batch := make([]store.Record, 0, w.opts.BatchSize)
 	var (
@@ -258,9 +281,14 @@ func (w *Writer) Close(ctx context.Context) error {
 		close(w.stop)
 	})
 	var runErr error
-	if w.started.CompareAndSwap(false, true) {
+	w.stateMu.Lock()
+	alone := w.state != running
+	if w.state == idle {
+		w.state = closedAlone
 		close(w.done) // Run never started: drain here, and Run never will
-	} else {
+	}
+	w.stateMu.Unlock()
+	if !alone {
 		select {
 		case <-w.done:
 			runErr = w.runErr

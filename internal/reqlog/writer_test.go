@@ -87,6 +87,13 @@ func start(t *testing.T, w *Writer) (closeAndWait func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
 	go func() { runDone <- w.Run(ctx) }()
+	// Cases named "running" test Run's own drain: wait until Run holds
+	// the queue, or a quick Close would drain alone.
+	eventually(t, "Run started", func() bool {
+		w.stateMu.Lock()
+		defer w.stateMu.Unlock()
+		return w.state == running
+	})
 	var once sync.Once
 	var closeErr error
 	closeAndWait = func() error {
@@ -264,10 +271,40 @@ func TestWriterCloseDrainsEverything(t *testing.T) {
 			if w.Enqueue(rec("late", 0)) {
 				t.Error("Enqueue after Close accepted a record")
 			}
-			if err := w.Run(context.Background()); !errors.Is(err, ErrRunning) {
-				t.Errorf("Run after Close = %v, want ErrRunning", err)
+			err := w.Run(context.Background())
+			if tc.run && !errors.Is(err, ErrRunning) {
+				t.Errorf("second Run = %v, want ErrRunning", err)
+			}
+			if !tc.run && err != nil {
+				t.Errorf("Run after Close = %v, want nil (Close drained)", err)
+			}
+			if _, _, _, queued := w.Stats(); queued != 0 {
+				t.Errorf("%d records queued after Run following Close", queued)
 			}
 		})
+	}
+}
+
+// The owner starts Run on a goroutine; a shutdown may reach Close before
+// that goroutine runs. That is not a misuse: Close drains, and the late Run
+// returns nil instead of an error the owner would log as a failed write.
+func TestWriterRunScheduledAfterClose(t *testing.T) {
+	fs := newFakeStore()
+	w := NewWriter(fs, Options{Logger: quietLogger()})
+	for i := range 10 {
+		w.Enqueue(rec(fmt.Sprint(i), i))
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := w.Run(context.Background()); err != nil {
+		t.Errorf("Run after Close = %v, want nil", err)
+	}
+	if err := w.Run(context.Background()); !errors.Is(err, ErrRunning) {
+		t.Errorf("second Run = %v, want ErrRunning", err)
+	}
+	if distinct, _, _, _ := fs.snapshot(); distinct != 10 {
+		t.Errorf("store has %d records, want 10", distinct)
 	}
 }
 
@@ -349,6 +386,13 @@ func TestWriterCloseIsBoundedByContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
 	go func() { runDone <- w.Run(ctx) }()
+	// Cases named "running" test Run's own drain: wait until Run holds
+	// the queue, or a quick Close would drain alone.
+	eventually(t, "Run started", func() bool {
+		w.stateMu.Lock()
+		defer w.stateMu.Unlock()
+		return w.state == running
+	})
 	defer cancel()
 	for i := range 10 {
 		w.Enqueue(rec(fmt.Sprint(i), i))
