@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -808,8 +807,8 @@ func (g *Gateway) writeUnary(ctx context.Context, w http.ResponseWriter, x *exch
 	var out []byte
 	if passthrough {
 		out = buf.Bytes()
-		if !json.Valid(out) {
-			return garbage(u, out)
+		if perr := checkAnswer(u, provider.OpChat, out); perr != nil {
+			return perr
 		}
 		x.usage, _ = u.Pass.ResponseUsage(out)
 		if g.opts.StoreContent {
@@ -858,6 +857,9 @@ func (g *Gateway) writeRaw(ctx context.Context, w http.ResponseWriter, x *exchan
 	buf.Reset()
 	defer bufPool.Put(buf)
 	if perr := g.readBody(ctx, resp.Body, buf, wd); perr != nil {
+		return perr
+	}
+	if perr := checkAnswer(d.Upstream, x.c.Op, buf.Bytes()); perr != nil {
 		return perr
 	}
 	x.usage, _ = d.Upstream.Pass.ResponseUsage(buf.Bytes())
