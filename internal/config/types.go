@@ -159,6 +159,12 @@ type Model struct {
 	Hedge *Hedge `yaml:"hedge"`
 	// StaleIfError serves a cached answer when every route fails.
 	StaleIfError bool `yaml:"stale_if_error"`
+	// FallbackOutsideKeyModels lets the fallback entries of Route (and
+	// ContextFallback) serve a virtual key whose models list does not allow
+	// them. Default false: a key allowed "gpt-4o-mini*" that asks for this
+	// model is served by the first entry, entries of the same upstream
+	// model, and entries its list allows; other fallbacks are skipped.
+	FallbackOutsideKeyModels bool `yaml:"fallback_outside_key_models"`
 	// Timeouts overrides provider and global timeouts for this model; zero
 	// fields inherit. Config.TimeoutsFor merges the three levels.
 	Timeouts *Timeouts `yaml:"timeouts"`

@@ -141,6 +141,9 @@ type ModelPolicy struct {
 	// StaleIfError serves the last good answer to an identical request
 	// when every route fails, marked with X-Llmgate-Stale: true.
 	StaleIfError bool
+	// FallbackOutsideKeyModels lets fallback routes serve keys whose
+	// models list does not name them (see permitted).
+	FallbackOutsideKeyModels bool
 }
 
 // Gateway runs the pipeline. It is safe for concurrent use.
@@ -288,6 +291,7 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, c *Call) {
 		for k, v := range t.Header() {
 			w.Header()[k] = v
 		}
+		chain = g.permitted(x, chain, true)
 	}
 	var staleKey [32]byte
 	var staleCW *capture
@@ -490,6 +494,7 @@ func (g *Gateway) run(ctx context.Context, w http.ResponseWriter, x *exchange, c
 			}
 			usedCtx = true
 			alt, err := g.router.ContextFallback(x.c.Model)
+			alt = g.permitted(x, alt, false)
 			if err != nil || len(alt) == 0 {
 				return perr
 			}

@@ -1,8 +1,11 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/llmgate/llmgate/internal/cli"
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/governance"
 )
 
 // rawUpstream is a provider that answers every request with one canned
@@ -19,6 +23,7 @@ import (
 type rawUpstream struct {
 	Name, Type string
 	Body       string // the 200 answer; "" answers the format's own valid reply
+	Status     int    // when set, answers this status with a generic error body
 
 	mu    sync.Mutex
 	paths []string
@@ -38,7 +43,8 @@ var validAnswers = map[string]string{
 }
 
 // startRaw serves each upstream on its own httptest server behind a gateway
-// built by cli.NewApp; extra is appended to the YAML config.
+// built by cli.NewApp; extra is appended to the YAML config right after
+// the resilience block (indented lines extend it, others are top level).
 func startRaw(t *testing.T, extra string, ups ...*rawUpstream) *pipelineGW {
 	t.Helper()
 	var y strings.Builder
@@ -53,6 +59,10 @@ func startRaw(t *testing.T, extra string, ups ...*rawUpstream) *pipelineGW {
 				body = validAnswers[u.Type]
 			}
 			w.Header().Set("Content-Type", "application/json")
+			if u.Status != 0 {
+				w.WriteHeader(u.Status)
+				body = `{"error":{"code":500,"message":"scripted failure","status":"INTERNAL","type":"server_error"}}`
+			}
 			_, _ = w.Write([]byte(body))
 		}))
 		t.Cleanup(srv.Close)
@@ -201,4 +211,65 @@ func upModel(f string) string {
 		return "up%2Fm"
 	}
 	return "up/m"
+}
+
+// A key allowed "gpt-4o-mini*" is not served by another model because a
+// route falls back to it, unless the route opts in.
+func TestKeyModelListAppliesToFallbacks(t *testing.T) {
+	const master = "sk-master-hardening-test"
+	models := `master_key: ` + master + `
+models:
+  gpt-4o-mini: {route: [gem/gpt-4o-mini, oai/o1, oai/gpt-4o-mini-2024-07-18]}
+  gpt-4o-mini-any: {route: [gem/gpt-4o-mini, oai/o1], fallback_outside_key_models: true}
+  gpt-4o-mini-o1: {route: [gem/gpt-4o-mini, oai/o1]}
+`
+	gem := &rawUpstream{Name: "gem", Type: "gemini", Status: http.StatusInternalServerError}
+	oai := &rawUpstream{Name: "oai", Type: "openai"}
+	g := startRaw(t, models, gem, oai)
+	var nk governance.NewKey
+	body, _ := json.Marshal(governance.KeySpec{Name: "mini-only", Models: []string{"gpt-4o-mini*"}})
+	req, _ := http.NewRequest(http.MethodPost, g.URL+"/admin/keys", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+master)
+	resp, err := g.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK || json.Unmarshal(b, &nk) != nil {
+		t.Fatalf("creating the key: HTTP %d: %s", resp.StatusCode, b)
+	}
+	ask := func(model string) (status int, servedBy string, answer []byte) {
+		t.Helper()
+		b := fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":"hi"}]}`, model)
+		req, _ := http.NewRequest(http.MethodPost, g.URL+"/v1/chat/completions", strings.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+nk.Secret)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := g.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("X-Llmgate-Provider") + "/" + resp.Header.Get("X-Llmgate-Model"), out
+	}
+	// o1 is skipped; the allowed gpt-4o-mini snapshot serves.
+	if st, by, out := ask("gpt-4o-mini"); st != http.StatusOK || by != "oai/gpt-4o-mini-2024-07-18" {
+		t.Errorf("gpt-4o-mini: HTTP %d served by %s, want 200 from oai/gpt-4o-mini-2024-07-18: %s", st, by, out)
+	}
+	// No allowed fallback: the primary's failure is the answer, o1 is never asked.
+	if st, by, out := ask("gpt-4o-mini-o1"); st == http.StatusOK {
+		t.Errorf("gpt-4o-mini-o1: HTTP 200 served by %s, want the primary's failure: %s", by, out)
+	}
+	if n := len(oai.seen()); n != 1 {
+		t.Errorf("openai upstream called %d times before the opt-in, want 1 (the allowed snapshot only)", n)
+	}
+	// The route that opts in may fall back to o1.
+	if st, by, out := ask("gpt-4o-mini-any"); st != http.StatusOK || by != "oai/o1" {
+		t.Errorf("gpt-4o-mini-any: HTTP %d served by %s, want 200 from oai/o1: %s", st, by, out)
+	}
+	// Asking for o1 directly is still refused by the key's list.
+	if st, _, out := ask("oai/o1"); st != http.StatusForbidden {
+		t.Errorf("oai/o1: HTTP %d, want 403: %s", st, out)
+	}
 }
