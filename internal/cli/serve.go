@@ -175,19 +175,20 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	a.parts, a.Gateway, a.Router = p, p.gateway, p.router
 	a.Metrics.WatchBreakers(p.router)
 	a.Server = server.New(server.Options{
-		Gateway:      p.gateway,
-		Logger:       logger,
-		MasterKey:    cfg.MasterKey,
-		AuthRequired: cfg.AuthRequired(),
-		MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		Logs:         a.Log,
-		Models:       p.models,
-		CountTokens:  tokens.EstimateRequest,
-		Metrics:      a.Metrics.Handler(),
-		Recorder:     rec,
-		Version:      Version,
-		Auth:         gov,
-		Admin:        adminHandler(gov, a.store, logger),
+		Gateway:         p.gateway,
+		Logger:          logger,
+		MasterKey:       cfg.MasterKey,
+		AuthRequired:    cfg.AuthRequired(),
+		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
+		BodyReadTimeout: cfg.Server.BodyReadTimeout,
+		Logs:            a.Log,
+		Models:          p.models,
+		CountTokens:     tokens.EstimateRequest,
+		Metrics:         a.Metrics.Handler(),
+		Recorder:        rec,
+		Version:         Version,
+		Auth:            gov,
+		Admin:           adminHandler(gov, a.store, logger),
 	})
 	a.Handler = a.Server
 	wctx, stop := context.WithCancel(context.Background())
@@ -269,6 +270,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	if err != nil {
 		return fmt.Errorf("listening on %s (listen / --listen): %w", cfg.Listen, err)
 	}
+	ln = server.LimitListener(ln, cfg.Server.MaxConnections, a.Metrics.ConnectionRejected)
 	banner(stdout, cfg, a.parts, ln.Addr().String(), a.storeAt)
 	if cfg.AuthRequired() && cfg.MasterKey == "" {
 		logger.Warn("auth is required but no master key is set: every request will be refused; set LLMGATE_MASTER_KEY")

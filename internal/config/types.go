@@ -57,6 +57,17 @@ type Server struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// ReadHeaderTimeout bounds reading request headers. Default 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// BodyReadTimeout bounds reading one request body, from the end of its
+	// headers; a client still sending when it passes gets a 408 and its
+	// connection is closed. It is a per-request deadline, not
+	// http.Server.ReadTimeout, which would also end long streamed answers.
+	// Default 30s: a 32 MiB body of images needs about 9 Mbit/s; raise it
+	// for slow links, lower it to free trickling connections sooner.
+	BodyReadTimeout time.Duration `yaml:"body_read_timeout"`
+	// MaxConnections caps the client connections open at once (idle
+	// keep-alives included); one over the cap is answered 503 with
+	// Retry-After: 1 and closed at once, never queued. Default 4096.
+	MaxConnections int `yaml:"max_connections"`
 	// IdleTimeout closes idle keep-alive connections. Default 120s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM. Default 30s.
