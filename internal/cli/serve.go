@@ -158,7 +158,8 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		govStore = gs
 	}
 	gov, err := governance.New(ctx, governance.Options{Store: govStore, Shared: cfg.Storage.Driver == "postgres",
-		Config: cfg.Governance, Prices: prices, Logger: logger})
+		ChargesOnRecords: a.writer != nil && cfg.Storage.Driver != "postgres",
+		Config:           cfg.Governance, Prices: prices, Logger: logger})
 	if err != nil {
 		a.closeStore()
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/store"
 )
 
 // Principal is who a request acts for: a virtual key and its team.
@@ -58,6 +59,14 @@ type Ticket interface {
 	// (priced false: the model has no price) once the request ended,
 	// successfully or not. It is called exactly once.
 	Settle(u provider.Usage, cost float64, priced bool)
+}
+
+// Charger is an optional capability of a Ticket: the spend counters its
+// settlement charged, which the request's record carries to the store so
+// that counters and rows are written in one transaction
+// (store.Record.Charges). Called after Settle.
+type Charger interface {
+	Charges() []store.Charge
 }
 
 // Pricer prices usage of a model served by a provider.
