@@ -159,7 +159,7 @@ func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options, 
 			return gateway.ModelPolicy{}
 		}
 		mp := gateway.ModelPolicy{Strategy: mc.Strategy, Truncate: mc.TruncateOnOverflow, ContextWindow: mc.ContextWindow,
-			StaleIfError: mc.StaleIfError}
+			StaleIfError: mc.StaleIfError, FallbackOutsideKeyModels: mc.FallbackOutsideKeyModels}
 		if mc.Hedge != nil {
 			mp.Hedge, mp.HedgeDelay = true, mc.Hedge.Delay
 		}

@@ -165,7 +165,8 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		govStore = gs
 	}
 	gov, err := governance.New(ctx, governance.Options{Store: govStore, Shared: cfg.Storage.Driver == "postgres",
-		Config: cfg.Governance, Prices: prices, Logger: logger})
+		ChargesOnRecords: a.writer != nil && cfg.Storage.Driver != "postgres",
+		Config:           cfg.Governance, Prices: prices, Logger: logger})
 	if err != nil {
 		a.closeStore()
 		return nil, err
@@ -195,20 +196,21 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	}
 	a.Metrics.WatchBreakers(p.router)
 	a.Server = server.New(server.Options{
-		Gateway:      p.gateway,
-		Logger:       logger,
-		MasterKey:    cfg.MasterKey,
-		AuthRequired: cfg.AuthRequired(),
-		MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		Logs:         a.Log,
-		Models:       p.models,
-		CountTokens:  tokens.EstimateRequest,
-		Metrics:      a.Metrics.Handler(),
-		Recorder:     rec,
-		Version:      Version,
-		Auth:         gov,
-		Admin:        adminHandler(gov, a.store, logger),
-		SharedState:  fleetStatus,
+		Gateway:         p.gateway,
+		Logger:          logger,
+		MasterKey:       cfg.MasterKey,
+		AuthRequired:    cfg.AuthRequired(),
+		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
+		BodyReadTimeout: cfg.Server.BodyReadTimeout,
+		Logs:            a.Log,
+		Models:          p.models,
+		CountTokens:     tokens.EstimateRequest,
+		Metrics:         a.Metrics.Handler(),
+		Recorder:        rec,
+		Version:         Version,
+		Auth:            gov,
+		Admin:           adminHandler(gov, a.store, logger),
+		SharedState:     fleetStatus,
 	})
 	a.Handler = a.Server
 	wctx, stop := context.WithCancel(context.Background())
@@ -300,6 +302,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	if err != nil {
 		return fmt.Errorf("listening on %s (listen / --listen): %w", cfg.Listen, err)
 	}
+	ln = server.LimitListener(ln, cfg.Server.MaxConnections, a.Metrics.ConnectionRejected)
 	banner(stdout, cfg, a.parts, ln.Addr().String(), a.storeAt)
 	if cfg.AuthRequired() && cfg.MasterKey == "" {
 		logger.Warn("auth is required but no master key is set: every request will be refused; set LLMGATE_MASTER_KEY")

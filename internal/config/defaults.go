@@ -12,6 +12,8 @@ const (
 	DefaultListen            = "127.0.0.1:8766"
 	DefaultMaxBodyBytes      = 32 << 20
 	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultBodyReadTimeout   = 30 * time.Second
+	DefaultMaxConnections    = 4096
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultRingSize          = 1000
@@ -101,6 +103,8 @@ func (c *Config) ApplyDefaults(getenv func(string) string) {
 
 	setInt(&c.Server.MaxBodyBytes, DefaultMaxBodyBytes)
 	setInt(&c.Server.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setInt(&c.Server.BodyReadTimeout, DefaultBodyReadTimeout)
+	setInt(&c.Server.MaxConnections, DefaultMaxConnections)
 	setInt(&c.Server.IdleTimeout, DefaultIdleTimeout)
 	setInt(&c.Server.ShutdownTimeout, DefaultShutdownTimeout)
 

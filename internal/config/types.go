@@ -57,6 +57,17 @@ type Server struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// ReadHeaderTimeout bounds reading request headers. Default 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// BodyReadTimeout bounds reading one request body, from the end of its
+	// headers; a client still sending when it passes gets a 408 and its
+	// connection is closed. It is a per-request deadline, not
+	// http.Server.ReadTimeout, which would also end long streamed answers.
+	// Default 30s: a 32 MiB body of images needs about 9 Mbit/s; raise it
+	// for slow links, lower it to free trickling connections sooner.
+	BodyReadTimeout time.Duration `yaml:"body_read_timeout"`
+	// MaxConnections caps the client connections open at once (idle
+	// keep-alives included); one over the cap is answered 503 with
+	// Retry-After: 1 and closed at once, never queued. Default 4096.
+	MaxConnections int `yaml:"max_connections"`
 	// IdleTimeout closes idle keep-alive connections. Default 120s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM. Default 30s.
@@ -168,6 +179,12 @@ type Model struct {
 	Hedge *Hedge `yaml:"hedge"`
 	// StaleIfError serves a cached answer when every route fails.
 	StaleIfError bool `yaml:"stale_if_error"`
+	// FallbackOutsideKeyModels lets the fallback entries of Route (and
+	// ContextFallback) serve a virtual key whose models list does not allow
+	// them. Default false: a key allowed "gpt-4o-mini*" that asks for this
+	// model is served by the first entry, entries of the same upstream
+	// model, and entries its list allows; other fallbacks are skipped.
+	FallbackOutsideKeyModels bool `yaml:"fallback_outside_key_models"`
 	// Timeouts overrides provider and global timeouts for this model; zero
 	// fields inherit. Config.TimeoutsFor merges the three levels.
 	Timeouts *Timeouts `yaml:"timeouts"`

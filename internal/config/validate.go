@@ -65,6 +65,8 @@ func (c *Config) validate(v *validator) {
 
 	v.nonNegativeInt("server.max_body_bytes", c.Server.MaxBodyBytes)
 	v.nonNegative("server.read_header_timeout", c.Server.ReadHeaderTimeout)
+	v.nonNegative("server.body_read_timeout", c.Server.BodyReadTimeout)
+	v.nonNegativeInt("server.max_connections", int64(c.Server.MaxConnections))
 	v.nonNegative("server.idle_timeout", c.Server.IdleTimeout)
 	v.nonNegative("server.shutdown_timeout", c.Server.ShutdownTimeout)
 

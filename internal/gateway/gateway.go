@@ -149,6 +149,9 @@ type ModelPolicy struct {
 	// StaleIfError serves the last good answer to an identical request
 	// when every route fails, marked with X-Llmgate-Stale: true.
 	StaleIfError bool
+	// FallbackOutsideKeyModels lets fallback routes serve keys whose
+	// models list does not name them (see permitted).
+	FallbackOutsideKeyModels bool
 }
 
 // Gateway runs the pipeline. It is safe for concurrent use.
@@ -322,6 +325,7 @@ func (g *Gateway) Handle(w http.ResponseWriter, r *http.Request, c *Call) *provi
 		for k, v := range t.Header() {
 			w.Header()[k] = v
 		}
+		chain = g.permitted(x, chain, true)
 	}
 	var staleKey [32]byte
 	var staleCW *capture

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/llmgate/llmgate/internal/provider"
+	"github.com/llmgate/llmgate/internal/store"
 )
 
 // Principal is who a request acts for: a virtual key and its team.
@@ -66,7 +67,51 @@ type Ticket interface {
 	Settle(u provider.Usage, cost float64, priced bool)
 }
 
+// Charger is an optional capability of a Ticket: the spend counters its
+// settlement charged, which the request's record carries to the store so
+// that counters and rows are written in one transaction
+// (store.Record.Charges). Called after Settle.
+type Charger interface {
+	Charges() []store.Charge
+}
+
 // Pricer prices usage of a model served by a provider.
 type Pricer interface {
 	Cost(provider, model string, u provider.Usage) (cost float64, priced bool)
+}
+
+// ModelACL is an optional capability of an Admitter: whether the
+// principal's allow-list lets model at provider serve it. Admit checks the
+// name the client asked for; the pipeline asks MayServe about the route
+// targets it would fall back to (see permitted).
+type ModelACL interface {
+	MayServe(p *Principal, provider, model string) bool
+}
+
+// permitted returns chain without the deployments x's principal may not be
+// served by. With primary true the first entry is kept: it is what the
+// asked name means, and Admit allowed that name; so are entries serving
+// the same upstream model at another provider. Every other entry (all of
+// them when primary is false, as for context fallbacks) must be allowed by
+// the key's own models list, unless the asked model's config opts in with
+// fallback_outside_key_models. chain is not modified.
+func (g *Gateway) permitted(x *exchange, chain []*Deployment, primary bool) []*Deployment {
+	acl, ok := g.opts.Admitter.(ModelACL)
+	if !ok || x.c.Principal == nil || x.policy.FallbackOutsideKeyModels || len(chain) == 0 {
+		return chain
+	}
+	var out []*Deployment
+	for i, d := range chain {
+		keep := primary && (i == 0 || d.Model == chain[0].Model) || acl.MayServe(x.c.Principal, d.Upstream.Name, d.Model)
+		switch {
+		case keep && out != nil:
+			out = append(out, d)
+		case !keep && out == nil:
+			out = append(make([]*Deployment, 0, len(chain)), chain[:i]...)
+		}
+	}
+	if out == nil {
+		return chain
+	}
+	return out
 }

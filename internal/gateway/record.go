@@ -164,5 +164,8 @@ func (g *Gateway) finish(x *exchange) {
 		rec.Prompt = string(c.Body)
 		rec.Completion = x.text.String()
 	}
+	if ch, ok := x.ticket.(Charger); ok {
+		rec.Charges = ch.Charges()
+	}
 	g.opts.Recorder.Record(rec)
 }

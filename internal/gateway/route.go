@@ -128,20 +128,23 @@ func (r *Router) Resolve(model string) ([]*Deployment, error) {
 		return nil, &provider.Error{Kind: provider.KindBadRequest, Param: "model",
 			Message: "the request has no model: set \"model\" to one of the models this gateway serves (GET /v1/models lists them)"}
 	}
+	if e := provider.CheckModelName(model); e != nil {
+		return nil, e
+	}
 	if chain, ok := r.routes[model]; ok {
 		return r.chain(chain)
 	}
 	if p, m, ok := strings.Cut(model, "/"); ok {
 		if u, ok := r.upstreams[p]; ok && m != "" {
-			return []*Deployment{r.deployment(u, m)}, nil
+			return r.single(u, m)
 		}
 	}
 	if u := r.byModel(model); u != nil {
-		return []*Deployment{r.deployment(u, model)}, nil
+		return r.single(u, model)
 	}
 	if vendor, ok := r.vendorOf(model); ok {
 		if u := r.forVendor(vendor); u != nil {
-			return []*Deployment{r.deployment(u, model)}, nil
+			return r.single(u, model)
 		}
 		return nil, &provider.Error{Kind: provider.KindNotFound, Param: "model", Code: "model_not_found",
 			Message: fmt.Sprintf("model %q is served by %s, which is not configured: %s", model, vendor, keyHint(vendor))}
@@ -177,9 +180,32 @@ func (r *Router) chain(entries []string) ([]*Deployment, error) {
 		if !ok { // validation rejects this; be safe at run time
 			return nil, provider.Errorf(provider.KindServer, "route entry %q names unknown provider %q", e, p)
 		}
+		if e := checkTarget(u, m); e != nil {
+			return nil, e
+		}
 		out = append(out, r.deployment(u, m))
 	}
 	return out, nil
+}
+
+// single is the one-deployment chain for model on u, once model is known to
+// be safe to send there.
+func (r *Router) single(u *Upstream, model string) ([]*Deployment, error) {
+	if e := checkTarget(u, model); e != nil {
+		return nil, e
+	}
+	return []*Deployment{r.deployment(u, model)}, nil
+}
+
+// checkTarget checks an upstream model name before it reaches u's URL or
+// body: Gemini puts the model in the URL path, so '/' (beyond a models/
+// prefix), ':' and dot segments there would address another resource with
+// the gateway's API key attached.
+func checkTarget(u *Upstream, model string) *provider.Error {
+	if u.Format == provider.FormatGemini {
+		return provider.CheckPathModel(model)
+	}
+	return provider.CheckModelName(model)
 }
 
 func (r *Router) byModel(model string) *Upstream {

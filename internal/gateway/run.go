@@ -236,6 +236,7 @@ func (g *Gateway) run(ctx context.Context, w http.ResponseWriter, x *exchange, c
 			return g.finalError(x, rs, perr)
 		case actContext:
 			alt, err := g.router.ContextFallback(x.c.Model)
+			alt = g.permitted(x, alt, false)
 			if err != nil || len(alt) == 0 {
 				return perr
 			}

@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -64,8 +63,8 @@ func (g *Gateway) writeUnary(ctx context.Context, w http.ResponseWriter, x *exch
 	var out []byte
 	if passthrough {
 		out = buf.Bytes()
-		if !json.Valid(out) {
-			return garbage(u, out)
+		if perr := checkAnswer(u, provider.OpChat, out); perr != nil {
+			return perr
 		}
 		x.usage, _ = u.Pass.ResponseUsage(out)
 		if g.opts.StoreContent {
@@ -113,6 +112,9 @@ func (g *Gateway) writeRaw(ctx context.Context, w http.ResponseWriter, x *exchan
 	buf := getBuf()
 	defer putBuf(buf)
 	if perr := g.readBody(ctx, resp, buf, wd); perr != nil {
+		return perr
+	}
+	if perr := checkAnswer(d.Upstream, x.c.Op, buf.Bytes()); perr != nil {
 		return perr
 	}
 	x.usage, _ = d.Upstream.Pass.ResponseUsage(buf.Bytes())

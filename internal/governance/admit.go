@@ -59,6 +59,23 @@ type ticket struct {
 	holds   []store.Hold
 	info    []holdInfo
 	settled atomic.Bool
+	charged int64 // nano-dollars settled on every hold, for Charges
+}
+
+var _ gateway.Charger = (*ticket)(nil)
+
+// Charges returns what Settle charged, one per counter, for the request's
+// record when the record carries them to the store
+// (Options.ChargesOnRecords); nil otherwise. Call it after Settle.
+func (t *ticket) Charges() []store.Charge {
+	if t.charged == 0 || t.g.mem == nil || !t.g.mem.chargesOnRecords {
+		return nil
+	}
+	out := make([]store.Charge, len(t.holds))
+	for i, h := range t.holds {
+		out[i] = store.Charge{SpendKey: h.SpendKey, Amount: t.charged}
+	}
+	return out
 }
 
 func (t *ticket) Header() http.Header { return t.header }
@@ -349,6 +366,7 @@ func (t *ticket) Settle(u provider.Usage, cost float64, priced bool) {
 		ctx, cancel = context.WithTimeout(ctx, settleTimeout)
 		defer cancel()
 	}
+	t.charged = spend
 	states, err := g.ledger.SettleSpend(ctx, sts)
 	if err != nil {
 		g.log.Error("governance: settling a request's spend failed; its reservation stays held",

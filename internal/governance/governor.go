@@ -118,6 +118,12 @@ type Options struct {
 	// FlushInterval is how often in-memory spend is written to Store.
 	// Default 1s.
 	FlushInterval time.Duration
+	// ChargesOnRecords says the request log writes each request's charges
+	// with its record, in one transaction (store.Record.Charges; the SQLite
+	// backend): the in-memory ledger then never writes spent counters
+	// itself, so after any crash the counters equal the sum of the rows
+	// that survived. Only meaningful when Shared is false.
+	ChargesOnRecords bool
 	// RateLeaseTTL is how long a request in flight counts against its
 	// key's max_parallel in Redis (Config.Redis) when its replica never
 	// settles it. Default DefaultRateLeaseTTL.
@@ -197,6 +203,7 @@ func New(ctx context.Context, o Options) (*Governor, error) {
 			g.Close()
 			return nil, err
 		}
+		mem.chargesOnRecords = o.ChargesOnRecords && persist != nil
 		g.mem, g.ledger = mem, mem
 	}
 	g.notify = newNotifier(o.Config.BudgetWebhook, o.Client, o.WebhookTimeout, o.Logger, g.met)

@@ -48,6 +48,9 @@ func (c counterID) key() store.SpendKey {
 type memLedger struct {
 	persist SpendStore // nil: nothing is persisted
 	log     *slog.Logger
+	// chargesOnRecords: spent reaches the store with each request's record
+	// (Options.ChargesOnRecords), so flush never writes it.
+	chargesOnRecords bool
 
 	mu       sync.Mutex // protects following
 	counters map[counterID]*store.Spend
@@ -122,7 +125,7 @@ func (l *memLedger) SettleSpend(_ context.Context, sts []store.Settlement) ([]st
 		c, id := l.counterLocked(s.SpendKey)
 		c.Reserved = max(c.Reserved-s.Release, 0)
 		c.Spent += s.Spend
-		if s.Spend != 0 {
+		if s.Spend != 0 && !l.chargesOnRecords {
 			l.dirty[id] = true
 		}
 		states[i] = *c

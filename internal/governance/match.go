@@ -1,6 +1,10 @@
 package governance
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/llmgate/llmgate/internal/gateway"
+)
 
 // matchModel reports whether model matches pattern, in which each '*'
 // stands for any run of characters ('/' included, so "openai/*" works) and
@@ -50,3 +54,21 @@ func allowed(patterns []string, model string) bool {
 	}
 	return false
 }
+
+// MayServe reports whether the key behind p may be served by model at
+// provider: its models list (empty allows all) matches the model name or
+// "provider/model". The pipeline asks it about fallback routes, so a key
+// allowed "gpt-4o-mini*" is not answered by o1 because a route falls back
+// to it (gateway.ModelACL).
+func (g *Governor) MayServe(p *gateway.Principal, provider, model string) bool {
+	if p == nil {
+		return true
+	}
+	e, ok := p.Ref.(*keyEntry)
+	if !ok || e.key == nil || len(e.key.Models) == 0 {
+		return true
+	}
+	return allowed(e.key.Models, model) || allowed(e.key.Models, provider+"/"+model)
+}
+
+var _ gateway.ModelACL = (*Governor)(nil)

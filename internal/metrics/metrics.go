@@ -27,6 +27,7 @@ type Registry struct {
 	tokens    *prometheus.CounterVec
 	cost      *prometheus.CounterVec
 	dropped   prometheus.Counter
+	rejected  prometheus.Counter
 }
 
 // New returns a Registry with Go runtime and process collectors.
@@ -51,7 +52,9 @@ func New() *Registry {
 		Help: "Spend in USD by provider, at the price table's prices."}, []string{"provider"})
 	r.dropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "llmgate_request_log_dropped_total",
 		Help: "Request-log records dropped because the write queue was full."})
-	r.reg.MustRegister(r.requests, r.attempts, r.fallbacks, r.duration, r.ttft, r.tokens, r.cost, r.dropped,
+	r.rejected = prometheus.NewCounter(prometheus.CounterOpts{Name: "llmgate_connections_rejected_total",
+		Help: "Client connections answered 503 and closed because server.max_connections were open."})
+	r.reg.MustRegister(r.requests, r.attempts, r.fallbacks, r.duration, r.ttft, r.tokens, r.cost, r.dropped, r.rejected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }
@@ -72,6 +75,9 @@ func (r *Registry) RecordDropped() { r.dropped.Inc() }
 func (r *Registry) ObserveAttempt(provider, model, outcome string) {
 	r.attempts.WithLabelValues(provider, model, outcome).Inc()
 }
+
+// ConnectionRejected counts one connection refused over the cap.
+func (r *Registry) ConnectionRejected() { r.rejected.Inc() }
 
 // Observe counts one finished request.
 func (r *Registry) Observe(rec store.Record) {

@@ -129,3 +129,27 @@ type EventInfo struct {
 	// or tool call), which marks the first token for latency figures.
 	Content bool
 }
+
+// ResponseChecker is implemented by Passthrough codecs that can tell, in
+// one scan and without decoding, whether a complete 2xx body has the shape
+// of their format's answer to op (an OpenAI completion's "choices" array,
+// an Anthropic message's "content" array, Gemini's "candidates"). The
+// gateway runs it before a passthrough answer is sent as a 200: a body that
+// fails is a KindBadGateway *Error (a 502 in the client's format), or the
+// upstream's own error when the body is an error object sent with 200.
+// Operations a checker does not know pass.
+type ResponseChecker interface {
+	CheckResponse(op Op, body []byte) error
+}
+
+// IsJSONArray reports whether raw, a JSON value from jsonscan, is an array
+// (empty or not).
+func IsJSONArray(raw []byte) bool { return len(raw) > 0 && raw[0] == '[' }
+
+// IsJSONObject reports whether raw, a JSON value from jsonscan, is an object.
+func IsJSONObject(raw []byte) bool { return len(raw) > 0 && raw[0] == '{' }
+
+// IsJSONNumber reports whether raw, a JSON value from jsonscan, is a number.
+func IsJSONNumber(raw []byte) bool {
+	return len(raw) > 0 && (raw[0] == '-' || '0' <= raw[0] && raw[0] <= '9')
+}

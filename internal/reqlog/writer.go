@@ -22,8 +22,14 @@ type Options struct {
 	// BatchSize is the most records written in one call. Default 256.
 	BatchSize int
 	// FlushInterval is the longest a record waits for its batch to fill
-	// before it is written anyway. Default 1s.
+	// before it is written anyway, and so the most a crash (SIGKILL, power
+	// loss) can lose: the requests of the last FlushInterval, or of the
+	// last BatchSize records when they come faster. Default 100ms.
 	FlushInterval time.Duration
+	// EnqueueWait is how long Enqueue waits for room when the queue is
+	// full (back-pressure on the request that is finishing) before it
+	// drops the record. Default 5s.
+	EnqueueWait time.Duration
 	// MaxAttempts is how often a batch is tried before it is given up
 	// (counted as failed and logged). Default 4.
 	MaxAttempts int
@@ -39,7 +45,7 @@ type Options struct {
 	// records; each line carries the count dropped since the previous one.
 	// Default 5s.
 	DropLogInterval time.Duration
-	// Logger receives warnings about drops and failed writes. Default
+	// Logger receives errors about drops and failed writes. Default
 	// slog.Default().
 	Logger *slog.Logger
 	// OnDrop is called once for every record dropped (queue full or writer
@@ -64,7 +70,8 @@ func (o Options) withDefaults() Options {
 	def(&o.QueueSize, 4096)
 	def(&o.BatchSize, 256)
 	def(&o.MaxAttempts, 4)
-	defDur(&o.FlushInterval, time.Second)
+	defDur(&o.FlushInterval, 100*time.Millisecond)
+	defDur(&o.EnqueueWait, 5*time.Second)
 	defDur(&o.RetryBackoff, 200*time.Millisecond)
 	defDur(&o.WriteTimeout, 10*time.Second)
 	defDur(&o.DrainTimeout, 10*time.Second)
@@ -78,12 +85,11 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// ErrRunning is returned by Run when Run was already called, or Close
-// already drained the writer.
-var ErrRunning = errors.New("reqlog: writer already running or closed")
+// ErrRunning is returned by a second call of Run.
+var ErrRunning = errors.New("reqlog: writer already running")
 
 // Writer persists records off the request path. Enqueue puts a record in a
-// bounded queue and never blocks; Run, the writer's one goroutine (started
+// bounded queue, waiting a bounded time for room when it is full; Run, the writer's one goroutine (started
 // by whoever owns the Writer), writes the queue in batches; Close drains
 // what is left. It is safe for concurrent use. Create it with NewWriter;
 // the zero value is not usable.
@@ -99,7 +105,11 @@ type Writer struct {
 	mu     sync.RWMutex // Enqueue holds it shared; Close exclusively, once
 	closed bool         // protected by mu
 
-	started  atomic.Bool   // Run (or Close, draining alone) has claimed the queue
+	runCalled atomic.Bool // Run was called once; a second call is an error
+
+	stateMu sync.Mutex // protects following
+	state   runState   // who drains the queue: Run, or Close alone
+
 	stop     chan struct{} // closed by Close
 	stopOnce sync.Once
 	closeCtx context.Context // set by Close before stop is closed
@@ -110,6 +120,17 @@ type Writer struct {
 	unlogged                 atomic.Uint64 // drops not yet logged
 	lastDropLog              atomic.Int64  // Unix ns of the last drop log line, 0 if none
 }
+
+// runState says who owns the queue. Run and Close race to claim it: the
+// goroutine that calls Run may be scheduled after Close was called, which is
+// not a misuse, so Run then returns nil and leaves the drain to Close.
+type runState int
+
+const (
+	idle        runState = iota // neither Run nor Close has claimed the queue
+	running                     // Run claimed it; Close waits for done
+	closedAlone                 // Close claimed it before Run began; Run returns nil
+)
 
 // NewWriter returns a Writer that writes to w. Nothing is written until Run
 // or Close is called.
@@ -125,9 +146,11 @@ func NewWriter(w store.RecordWriter, opts Options) *Writer {
 	return wr
 }
 
-// Enqueue queues r for writing and reports whether it was queued. It never
-// blocks: when the queue is full, or the writer is closed, it drops r,
-// calls Options.OnDrop and logs (at most once per DropLogInterval).
+// Enqueue queues r for writing and reports whether it was queued. When the
+// queue is full it waits up to EnqueueWait for room (a record is billing:
+// the finishing request is slowed rather than its record lost); when that
+// passes, or the writer is closed, it drops r, calls Options.OnDrop and
+// logs an error (at most once per DropLogInterval).
 func (w *Writer) Enqueue(r store.Record) bool {
 	w.mu.RLock()
 	if w.closed {
@@ -140,8 +163,16 @@ func (w *Writer) Enqueue(r store.Record) bool {
 		w.mu.RUnlock()
 		return true
 	default:
+	}
+	t := w.opts.Clock.NewTimer(w.opts.EnqueueWait)
+	defer t.Stop()
+	select {
+	case w.q <- r:
 		w.mu.RUnlock()
-		w.drop("request log queue full: records dropped")
+		return true
+	case <-t.C():
+		w.mu.RUnlock()
+		w.drop("request log queue full for EnqueueWait: records dropped")
 		return false
 	}
 }
@@ -155,7 +186,7 @@ func (w *Writer) drop(msg string) {
 	now := w.opts.Clock.Now().UnixNano()
 	last := w.lastDropLog.Load()
 	if (last == 0 || now-last >= int64(w.opts.DropLogInterval)) && w.lastDropLog.CompareAndSwap(last, now) {
-		w.opts.Logger.Warn(msg, "dropped", w.unlogged.Swap(0), "queue_size", w.opts.QueueSize)
+		w.opts.Logger.Error(msg, "dropped", w.unlogged.Swap(0), "queue_size", w.opts.QueueSize)
 	}
 }
 
@@ -171,11 +202,20 @@ func (w *Writer) Stats() (written, dropped, failed uint64, queued int) {
 // records or its oldest record has waited FlushInterval. Call it once, on a
 // goroutine the caller owns; a second call returns ErrRunning at once. It
 // returns the drain's error: nil when everything queued was written or
-// given up after failed attempts.
+// given up after failed attempts. When Close began before Run (a shutdown
+// right after start, before Run's goroutine was scheduled), Run returns nil
+// at once: Close drains the queue and reports its own error.
 func (w *Writer) Run(ctx context.Context) error {
-	if !w.started.CompareAndSwap(false, true) {
+	if w.runCalled.Swap(true) {
 		return ErrRunning
 	}
+	w.stateMu.Lock()
+	if w.state == closedAlone {
+		w.stateMu.Unlock()
+		return nil
+	}
+	w.state = running
+	w.stateMu.Unlock()
 	defer close(w.done)
 	batch := make([]store.Record, 0, w.opts.BatchSize)
 	var (
@@ -258,9 +298,14 @@ func (w *Writer) Close(ctx context.Context) error {
 		close(w.stop)
 	})
 	var runErr error
-	if w.started.CompareAndSwap(false, true) {
+	w.stateMu.Lock()
+	alone := w.state != running
+	if w.state == idle {
+		w.state = closedAlone
 		close(w.done) // Run never started: drain here, and Run never will
-	} else {
+	}
+	w.stateMu.Unlock()
+	if !alone {
 		select {
 		case <-w.done:
 			runErr = w.runErr

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -50,6 +51,10 @@ type Options struct {
 	AuthRequired bool
 	// MaxBodyBytes bounds request bodies. Default 32 MiB.
 	MaxBodyBytes int64
+	// BodyReadTimeout bounds reading one request body; a client still
+	// sending when it passes gets a 408 and the connection is closed.
+	// Zero means no bound (config's default is 30s).
+	BodyReadTimeout time.Duration
 	// Logs serves GET /logs; nil disables it.
 	Logs LogQuerier
 	// Models lists what GET /v1/models reports.
@@ -268,12 +273,32 @@ func (s *Server) masterOnly(h http.Handler) http.Handler {
 
 // readBody reads a bounded request body.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *provider.Error) {
+	var timedOut bool
 	if r.ContentLength > s.o.MaxBodyBytes {
 		return nil, tooLarge(s.o.MaxBodyBytes)
 	}
 	body := r.Body
 	if body == nil {
 		return nil, &provider.Error{Kind: provider.KindBadRequest, Message: "the request has no body: send a JSON object"}
+	}
+	if s.o.BodyReadTimeout > 0 {
+		// A per-request deadline, not http.Server.ReadTimeout: that one
+		// stays on the connection and, once the body is read, the
+		// server's background read hitting it cancels the request's
+		// context mid-stream. This one is cleared as soon as the body is
+		// in; on a timeout it stays, and the connection is closed after
+		// the 408 (net/http would otherwise read the rest of a small body
+		// before answering, at the client's pace).
+		rc := http.NewResponseController(w)
+		if rc.SetReadDeadline(time.Now().Add(s.o.BodyReadTimeout)) == nil {
+			defer func() {
+				if timedOut {
+					w.Header().Set("Connection", "close")
+				} else {
+					_ = rc.SetReadDeadline(time.Time{})
+				}
+			}()
+		}
 	}
 	rd := http.MaxBytesReader(w, body, s.o.MaxBodyBytes)
 	size := r.ContentLength
@@ -291,6 +316,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *prov
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
 				return nil, tooLarge(s.o.MaxBodyBytes)
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				timedOut = true
+				return nil, &provider.Error{Kind: provider.KindBadRequest, Status: http.StatusRequestTimeout, Cause: err,
+					Message: fmt.Sprintf("the request body did not arrive within %s (server.body_read_timeout)", s.o.BodyReadTimeout)}
 			}
 			return nil, &provider.Error{Kind: provider.KindBadRequest, Message: "could not read the request body: " + err.Error(), Cause: err}
 		}

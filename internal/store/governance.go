@@ -118,6 +118,13 @@ type Spend struct {
 	Credit   int64 // sum of top-ups (balances)
 }
 
+// Charge adds Amount (nano-dollars) to the Spent of one counter; see
+// Record.Charges.
+type Charge struct {
+	SpendKey
+	Amount int64
+}
+
 // Hold asks ReserveSpend to reserve Amount on a counter, provided
 // Spent+Reserved+Amount stays at or below Limit (or, with AgainstCredit,
 // below the counter's own Credit).

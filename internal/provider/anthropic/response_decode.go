@@ -74,6 +74,9 @@ func (*Upstream) DecodeResponse(body []byte) (*provider.Response, error) {
 	if w.Type == "error" {
 		return nil, decodeErrorBody(http.StatusOK, body)
 	}
+	if w.Content == nil { // absent or null: another format's JSON, not a message
+		return nil, notA("message", "it has no content", nil)
+	}
 	resp := &provider.Response{
 		ID:           w.ID,
 		Model:        w.Model,

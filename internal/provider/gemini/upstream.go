@@ -347,6 +347,10 @@ func (u *Upstream) NewHTTPRequest(ctx context.Context, t *provider.Target) (*htt
 		e.Format = provider.FormatGemini
 		return nil, e
 	}
+	if e := provider.CheckPathModel(t.Model); e != nil {
+		e.Format = provider.FormatGemini
+		return nil, e // the router checks first; never build such a URL
+	}
 	base := strings.TrimRight(t.Endpoint.BaseURL, "/")
 	if !endsInVersion(base) {
 		base += "/" + u.version()
@@ -423,6 +427,11 @@ func (*Upstream) DecodeResponse(body []byte) (*provider.Response, error) {
 	}
 	resp := &provider.Response{ID: w.ResponseID, Model: w.ModelVersion, Usage: usageFromWire(w.UsageMetadata)}
 	c := firstCandidate(w.Candidates)
+	if c == nil && w.PromptFeedback == nil {
+		// Not Gemini's answer (another format's JSON, or {}): never a 200
+		// with empty content.
+		return nil, notAResponse("it has no candidates and no promptFeedback", nil)
+	}
 	if c == nil {
 		resp.StopReason = provider.StopEndTurn
 		if w.PromptFeedback != nil && w.PromptFeedback.BlockReason != "" {

@@ -183,14 +183,28 @@ func (s *Store) WriteRecords(ctx context.Context, recs []store.Record) (err erro
 		if id == "" {
 			id = store.NewID()
 		}
-		if _, err := stmt.ExecContext(ctx,
+		res, err := stmt.ExecContext(ctx,
 			id, r.Time.UnixMicro(), r.ClientFormat, r.Op, r.ModelAsked, r.Provider, r.ModelServed,
 			r.Status, r.ErrorKind, r.ErrorMessage, r.Attempts, r.Fallback, r.Stream,
 			r.Latency.Microseconds(), r.TTFT.Microseconds(),
 			r.InputTokens, r.OutputTokens, r.CachedTokens, r.ReasoningTokens, r.TokensEstimated,
 			r.CostUSD, r.Priced, r.KeyID, r.Team, r.Prompt, r.Completion,
-		); err != nil {
+		)
+		if err != nil {
 			return fmt.Errorf("sqlite: write record %s: %w", id, err)
+		}
+		if len(r.Charges) == 0 {
+			continue
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			continue // already stored: already charged
+		}
+		for _, c := range r.Charges {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO spend (scope, subject, start_us, spent) VALUES (?, ?, ?, ?)
+				ON CONFLICT (scope, subject, start_us) DO UPDATE SET spent = spend.spent + excluded.spent`,
+				c.Scope, c.Subject, startUS(c.Start), c.Amount); err != nil {
+				return fmt.Errorf("sqlite: charge record %s: %w", id, err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -101,3 +101,36 @@ func BenchmarkWriteBatch256(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/record")
 }
+
+// A record's charges reach the spend counters in the record's own
+// transaction, once: a retried write of the same record charges nothing.
+func TestRecordChargesAreWrittenWithTheRow(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	budget := store.SpendKey{Scope: "key", Subject: "k1", Start: day}
+	balance := store.SpendKey{Scope: "balance", Subject: "k1"}
+	rec := func(id string, nanos int64) store.Record {
+		return store.Record{ID: id, Time: day.Add(time.Hour), KeyID: "k1", CostUSD: float64(nanos) / store.NanosPerUSD, Priced: true,
+			Charges: []store.Charge{{SpendKey: budget, Amount: nanos}, {SpendKey: balance, Amount: nanos}}}
+	}
+	if err := s.WriteRecords(ctx, []store.Record{rec("a", 1000), rec("b", 250)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteRecords(ctx, []store.Record{rec("a", 1000), rec("c", 5)}); err != nil { // "a" again: a retry
+		t.Fatal(err)
+	}
+	sps, err := s.Spends(ctx, []store.SpendKey{budget, balance})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range sps {
+		if sp.Spent != 1255 {
+			t.Errorf("%s/%s spent = %d nano-USD, want 1255 (each row charged once)", sp.Scope, sp.Subject, sp.Spent)
+		}
+	}
+}
