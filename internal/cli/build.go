@@ -119,6 +119,14 @@ type parts struct {
 
 // buildParts builds the router and gateway from cfg. rec may be nil.
 func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options) (*parts, error) {
+	return rebuildParts(cfg, rec, opts, nil, nil)
+}
+
+// rebuildParts is buildParts for a configuration reload: providers whose
+// settings did not change keep prev's Upstream (connections, health), and
+// keep carries deployment state (breakers, retry budgets, pacers) across
+// generations. prev and keep may be nil.
+func rebuildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options, prev *parts, keep *stateKeeper) (*parts, error) {
 	names := make([]string, 0, len(cfg.Providers))
 	for n := range cfg.Providers {
 		names = append(names, n)
@@ -126,6 +134,12 @@ func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options) 
 	sort.Strings(names)
 	ups := make([]*gateway.Upstream, 0, len(names))
 	for _, n := range names {
+		if prev != nil && sameProvider(prev.cfg, cfg, n) {
+			if u, ok := prev.router.Upstream(n); ok {
+				ups = append(ups, u)
+				continue
+			}
+		}
 		u, err := buildUpstream(cfg, n, cfg.Providers[n])
 		if err != nil {
 			return nil, err
@@ -144,8 +158,12 @@ func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options) 
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	router := gateway.NewRouter(gateway.RouterConfig{Upstreams: ups, Routes: routes, ContextFallback: ctxFall,
-		VendorForModel: catalog.VendorForModel, Setup: newSetup(cfg, clk, opts.Logger)})
+	rc := gateway.RouterConfig{Upstreams: ups, Routes: routes, ContextFallback: ctxFall,
+		VendorForModel: catalog.VendorForModel, Setup: newSetup(cfg, clk, opts.Logger)}
+	if keep != nil {
+		rc.Setup, rc.Reuse = keep.setup(cfg, rc.Setup), keep.reuse(cfg)
+	}
+	router := gateway.NewRouter(rc)
 	res := cfg.Resilience
 	opts.Router = router
 	opts.Clients = clientCodecs()

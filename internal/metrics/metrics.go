@@ -96,14 +96,15 @@ func (r *Registry) Observe(rec store.Record) {
 }
 
 // WatchBreakers exports how many deployments of each provider have their
-// breaker in each state.
-func (r *Registry) WatchBreakers(rt *gateway.Router) {
+// breaker in each state, for the router rt returns at each scrape (the
+// live one after configuration reloads).
+func (r *Registry) WatchBreakers(rt func() *gateway.Router) {
 	r.reg.MustRegister(&breakerCollector{rt: rt, desc: prometheus.NewDesc("llmgate_breakers",
 		"Deployments by provider and circuit-breaker state.", []string{"provider", "state"}, nil)})
 }
 
 type breakerCollector struct {
-	rt   *gateway.Router
+	rt   func() *gateway.Router
 	desc *prometheus.Desc
 }
 
@@ -111,12 +112,13 @@ func (c *breakerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *breakerCollector) Collect(ch chan<- prometheus.Metric) {
 	counts := map[[2]string]int{}
-	for _, u := range c.rt.Upstreams() {
+	rt := c.rt()
+	for _, u := range rt.Upstreams() {
 		for _, s := range []string{"closed", "open", "half_open", "cooling"} {
 			counts[[2]string{u.Name, s}] = 0
 		}
 	}
-	for _, d := range c.rt.Deployments() {
+	for _, d := range rt.Deployments() {
 		if s := d.State(); s != "" {
 			counts[[2]string{d.Upstream.Name, s}]++
 		}

@@ -16,7 +16,7 @@ import (
 // writeError answers a locally found problem in the client's format, and
 // records it in the request log so rejected requests are visible too.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, f provider.Format, id string, e *provider.Error) {
-	cc := s.g.Client(f)
+	cc := s.gw().Client(f)
 	if s.o.Recorder != nil {
 		s.o.Recorder.Record(store.Record{ID: id, Time: time.Now().UTC(), ClientFormat: string(f), Op: r.URL.Path,
 			Status: cc.StatusFor(e), ErrorKind: string(e.Kind), ErrorMessage: e.Message})
@@ -53,7 +53,8 @@ func (s *Server) countTokens(f provider.Format) apiHandler {
 			s.writeError(w, r, f, id, perr)
 			return
 		}
-		cc := s.g.Client(f)
+		g := s.gw()
+		cc := g.Client(f)
 		req, err := cc.DecodeRequest(body)
 		if f == provider.FormatAnthropic && err != nil {
 			// count_tokens bodies have no max_tokens; decoders accept that.
@@ -71,7 +72,7 @@ func (s *Server) countTokens(f provider.Format) apiHandler {
 		} else {
 			model = req.Model
 		}
-		chain, rerr := s.g.Router().Resolve(model)
+		chain, rerr := g.Router().Resolve(model)
 		if rerr != nil {
 			s.writeError(w, r, f, id, provider.AsError(rerr))
 			return
@@ -79,7 +80,7 @@ func (s *Server) countTokens(f provider.Format) apiHandler {
 		if u := chain[0].Upstream; u.Format == f && (u.HasKey() || clientKey != "" || !u.RequiresKey) {
 			c := s.newCall(r, who, f, provider.OpCountTokens, body)
 			c.Model = model
-			s.g.Serve(w, r, c)
+			g.Serve(w, r, c)
 			return
 		}
 		n := 0
@@ -98,14 +99,15 @@ func (s *Server) countTokens(f provider.Format) apiHandler {
 }
 
 func (s *Server) models() []ModelInfo {
-	if s.o.Models == nil {
+	live := s.cur.Load()
+	if live.models == nil {
 		var out []ModelInfo
-		for _, m := range s.g.Router().ModelNames() {
+		for _, m := range live.g.Router().ModelNames() {
 			out = append(out, ModelInfo{ID: m, OwnedBy: "llmgate"})
 		}
 		return out
 	}
-	return s.o.Models()
+	return live.models()
 }
 
 // listModels answers GET /v1/models in OpenAI list format, or Anthropic's
@@ -163,7 +165,7 @@ func (s *Server) getModel(w http.ResponseWriter, r *http.Request, who *caller) {
 			return
 		}
 	}
-	if _, err := s.g.Router().Resolve(want); err == nil {
+	if _, err := s.gw().Router().Resolve(want); err == nil {
 		writeJSON(w, http.StatusOK, map[string]any{"id": want, "object": "model", "created": 0, "owned_by": "llmgate"})
 		return
 	}
@@ -200,8 +202,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	var routesDown []string
 	worst := gateway.Healthy
 	n, unhealthy := 0, 0
-	deps := s.g.Router().Deployments()
-	for _, u := range s.g.Router().Upstreams() {
+	router := s.gw().Router()
+	deps := router.Deployments()
+	for _, u := range router.Upstreams() {
 		rep := u.Health()
 		d := detail{HealthReport: rep, Key: "configured"}
 		switch {
@@ -236,7 +239,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 			worst = gateway.Degraded
 		}
 	}
-	for _, m := range s.g.Router().Unroutable() {
+	for _, m := range router.Unroutable() {
 		routesDown = append(routesDown, m)
 	}
 	sort.Strings(routesDown)
@@ -253,6 +256,11 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	resp := map[string]any{"status": worst, "providers": providers, "details": details}
 	if len(routesDown) > 0 {
 		resp["unroutable"] = routesDown
+	}
+	if s.o.ConfigStatus != nil {
+		// A failed reload leaves the previous configuration serving: the
+		// gateway is no less healthy, but operators must see why.
+		resp["config"] = s.o.ConfigStatus()
 	}
 	writeJSON(w, status, resp)
 }
@@ -335,4 +343,21 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		out = append(out, LogRecord(rec))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+}
+
+// reload answers POST /admin/reload: 200 with what changed when the new
+// configuration serves, 422 with every problem (file:line:col) when the file
+// is invalid and the running configuration stays.
+func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use POST /admin/reload"})
+		return
+	}
+	res := s.o.Reload(r.Context())
+	status := http.StatusOK
+	if !res.OK {
+		status = http.StatusUnprocessableEntity
+	}
+	writeJSON(w, status, res)
 }
