@@ -250,6 +250,7 @@ func (a *App) Reload(ctx context.Context) server.ReloadResult {
 	a.keep.warm(p.router)
 	a.live.Store(p)
 	a.Server.SetGateway(p.gateway, p.models)
+	a.Metrics.SetModels(modelNames(cfg))
 	// Idle connections of providers that changed are closed now; busy ones
 	// close when their requests finish.
 	for _, u := range cur.router.Upstreams() {
@@ -286,12 +287,15 @@ func (a *App) configStatus() server.ConfigStatus {
 	return st
 }
 
-// modelNames are the configured model names (the bounded set of model
-// label values in metrics).
+// modelNames are the configured model names, routes and providers'
+// listed models (the bounded set of model label values in metrics).
 func modelNames(cfg *config.Config) []string {
 	out := make([]string, 0, len(cfg.Models))
 	for m := range cfg.Models {
 		out = append(out, m)
+	}
+	for _, p := range cfg.Providers {
+		out = append(out, p.Models...)
 	}
 	return out
 }

@@ -212,23 +212,25 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	}
 	a.parts, a.Gateway, a.Router = p, p.gateway, p.router
 	a.live.Store(p)
+	a.Metrics.SetModels(modelNames(cfg))
 	a.Metrics.WatchBreakers(func() *gateway.Router { return a.live.Load().router })
 	a.Server = server.New(server.Options{
-		Gateway:      p.gateway,
-		Logger:       logger,
-		MasterKey:    cfg.MasterKey,
-		AuthRequired: cfg.AuthRequired(),
-		MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		Logs:         a.Log,
-		Models:       p.models,
-		CountTokens:  tokens.EstimateRequest,
-		Metrics:      a.Metrics.Handler(),
-		Recorder:     rec,
-		Version:      Version,
-		Auth:         gov,
-		Admin:        adminHandler(gov, a.store, logger),
-		Reload:       a.Reload,
-		ConfigStatus: a.configStatus,
+		Gateway:        p.gateway,
+		Logger:         logger,
+		MasterKey:      cfg.MasterKey,
+		AuthRequired:   cfg.AuthRequired(),
+		MaxBodyBytes:   cfg.Server.MaxBodyBytes,
+		Logs:           a.Log,
+		Models:         p.models,
+		CountTokens:    tokens.EstimateRequest,
+		Metrics:        a.Metrics.Handler(),
+		ProtectMetrics: cfg.MetricsProtected(),
+		Recorder:       rec,
+		Version:        Version,
+		Auth:           gov,
+		Admin:          adminHandler(gov, a.store, logger),
+		Reload:         a.Reload,
+		ConfigStatus:   a.configStatus,
 	})
 	a.Handler = a.Server
 	wctx, stop := context.WithCancel(context.Background())

@@ -49,6 +49,11 @@ type Auth struct {
 	// Required forces every request to carry the master key or a virtual
 	// key. Default: true when Listen is not a loopback address, else false.
 	Required *bool `yaml:"required"`
+	// ProtectMetrics makes GET /metrics and the details of GET /health
+	// (providers, errors, breakers, config) need the master key;
+	// /health/live and /health/ready stay open. Default: true when Listen
+	// is not a loopback address, else false.
+	ProtectMetrics *bool `yaml:"protect_metrics"`
 }
 
 // Server tunes the HTTP server.

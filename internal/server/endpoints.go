@@ -201,7 +201,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	details := map[string]detail{}
 	var routesDown []string
 	worst := gateway.Healthy
-	n, unhealthy := 0, 0
+	n, down := 0, 0
 	router := s.gw().Router()
 	deps := router.Deployments()
 	for _, u := range router.Upstreams() {
@@ -232,8 +232,8 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		details[u.Name] = d
 		n++
 		switch d.Status {
-		case gateway.Unhealthy:
-			unhealthy++
+		case gateway.Down:
+			down++
 			worst = gateway.Degraded
 		case gateway.Degraded:
 			worst = gateway.Degraded
@@ -243,15 +243,19 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		routesDown = append(routesDown, m)
 	}
 	sort.Strings(routesDown)
-	if n > 0 && unhealthy == n {
-		worst = gateway.Unhealthy
-	}
-	if worst == gateway.Healthy {
+	status := http.StatusOK
+	switch {
+	case n > 0 && down == n:
+		worst, status = "unhealthy", http.StatusServiceUnavailable
+	case worst == gateway.Healthy:
 		worst = "healthy"
 	}
-	status := http.StatusOK
-	if worst == gateway.Unhealthy {
-		status = http.StatusServiceUnavailable
+	if s.o.ProtectMetrics && !s.isMasterKey(credential(r)) {
+		// Beyond loopback, who failed and why is for the operator; load
+		// balancers get the verdict (and /health/live, /health/ready).
+		writeJSON(w, status, map[string]any{"status": worst,
+			"details": "send the master key (Authorization: Bearer) to see providers, errors and breakers"})
+		return
 	}
 	resp := map[string]any{"status": worst, "providers": providers, "details": details}
 	if len(routesDown) > 0 {

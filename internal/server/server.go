@@ -67,6 +67,10 @@ type Options struct {
 	Admin http.Handler
 	// Metrics serves GET /metrics when set.
 	Metrics http.Handler
+	// ProtectMetrics makes /metrics and /health details need the master
+	// key (config auth.protect_metrics); /health/live and /health/ready
+	// stay open.
+	ProtectMetrics bool
 	// Reload re-reads the configuration for POST /admin/reload (master key
 	// only); nil answers 404. It must be safe for concurrent use.
 	Reload func(ctx context.Context) ReloadResult
@@ -170,7 +174,11 @@ func (s *Server) routes() {
 	m.HandleFunc("/health/ready", s.plain(http.MethodGet, s.ready))
 	m.HandleFunc("/logs", s.admin(http.MethodGet, s.logs))
 	if s.o.Metrics != nil {
-		m.Handle("/metrics", s.o.Metrics)
+		if s.o.ProtectMetrics {
+			m.Handle("/metrics", s.masterOnly(s.o.Metrics))
+		} else {
+			m.Handle("/metrics", s.o.Metrics)
+		}
 	}
 	if s.o.Admin != nil {
 		m.Handle("/admin/", s.masterOnly(s.o.Admin))
@@ -304,17 +312,18 @@ func (s *Server) admin(method string, h http.HandlerFunc) http.HandlerFunc {
 	})
 }
 
-// masterOnly guards the admin API: always the master key, never open.
+// masterOnly guards the admin API (and protected metrics): always the
+// master key, never open.
 func (s *Server) masterOnly(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.o.MasterKey == "" {
 			writeJSON(w, http.StatusForbidden, map[string]any{"error": map[string]string{"type": "permission_error",
-				"message": "the admin API is disabled: start llmgate with LLMGATE_MASTER_KEY (or master_key in the config) set"}})
+				"message": r.URL.Path + " is disabled: start llmgate with LLMGATE_MASTER_KEY (or master_key in the config) set"}})
 			return
 		}
 		if !s.isMasterKey(credential(r)) {
 			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]string{"type": "authentication_error",
-				"message": "the admin API needs the master key as Authorization: Bearer <LLMGATE_MASTER_KEY>"}})
+				"message": r.URL.Path + " needs the master key as Authorization: Bearer <LLMGATE_MASTER_KEY>"}})
 			return
 		}
 		h.ServeHTTP(w, r)
