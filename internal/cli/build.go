@@ -23,6 +23,7 @@ import (
 	"github.com/llmgate/llmgate/internal/store"
 	"github.com/llmgate/llmgate/internal/store/postgres"
 	"github.com/llmgate/llmgate/internal/store/sqlite"
+	"github.com/llmgate/llmgate/internal/telemetry"
 	"github.com/llmgate/llmgate/internal/tokens"
 )
 
@@ -119,14 +120,24 @@ type parts struct {
 
 // buildParts builds the router and gateway from cfg. rec may be nil.
 func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options) (*parts, error) {
-	return rebuildParts(cfg, rec, opts, nil, nil)
+	return rebuildParts(cfg, rec, opts, carry{})
 }
 
-// rebuildParts is buildParts for a configuration reload: providers whose
-// settings did not change keep prev's Upstream (connections, health), and
-// keep carries deployment state (breakers, retry budgets, pacers) across
-// generations. prev and keep may be nil.
-func rebuildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options, prev *parts, keep *stateKeeper) (*parts, error) {
+// carry is what a generation of parts takes from the app: all optional.
+type carry struct {
+	// prev is the generation being replaced: providers whose settings did
+	// not change keep its Upstream (connections, health).
+	prev *parts
+	// keep carries deployment state (breakers, retry budgets, pacers)
+	// across generations.
+	keep *stateKeeper
+	// tel traces upstream attempts of new Upstreams.
+	tel *telemetry.Tracing
+}
+
+// rebuildParts is buildParts for the app and its configuration reloads.
+func rebuildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options, c carry) (*parts, error) {
+	prev, keep := c.prev, c.keep
 	names := make([]string, 0, len(cfg.Providers))
 	for n := range cfg.Providers {
 		names = append(names, n)
@@ -143,6 +154,9 @@ func rebuildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options
 		u, err := buildUpstream(cfg, n, cfg.Providers[n])
 		if err != nil {
 			return nil, err
+		}
+		if c.tel != nil {
+			u.Client.Transport = c.tel.Transport(n, u.Client.Transport)
 		}
 		ups = append(ups, u)
 	}

@@ -241,7 +241,7 @@ func (a *App) Reload(ctx context.Context) server.ReloadResult {
 		return fail(err)
 	}
 	res.File = cfg.File
-	p, err := rebuildParts(cfg, a.rec, a.gwOpts, cur, a.keep)
+	p, err := rebuildParts(cfg, a.rec, a.gwOpts, carry{prev: cur, keep: a.keep, tel: a.tel})
 	if err != nil {
 		return fail(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/llmgate/llmgate/internal/reqlog"
 	"github.com/llmgate/llmgate/internal/server"
 	"github.com/llmgate/llmgate/internal/store"
+	"github.com/llmgate/llmgate/internal/telemetry"
 	"github.com/llmgate/llmgate/internal/tokens"
 )
 
@@ -142,6 +143,7 @@ type App struct {
 	parts      *parts                // the first generation
 	live       atomic.Pointer[parts] // the generation new requests use
 	keep       *stateKeeper          // deployment state across generations
+	tel        *telemetry.Tracing    // nil when tracing is off
 	rec        gateway.Recorder      // shared by every generation
 	gwOpts     gateway.Options       // what every generation's gateway shares
 	reloadMu   sync.Mutex            // serializes reloads
@@ -185,10 +187,23 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		lo.Writer, lo.Reader = a.writer, st
 	}
 	a.Log = reqlog.NewLog(lo)
+	tel, err := telemetry.New(ctx, cfg.Telemetry, os.Getenv, Version)
+	if err != nil {
+		a.closeStore()
+		return nil, err
+	}
+	a.tel = tel
 	rec := gateway.RecorderFunc(func(r store.Record) {
 		a.Metrics.Observe(r)
 		a.Log.Record(r)
 	})
+	if tel != nil {
+		rec = func(r store.Record) {
+			a.Metrics.Observe(r)
+			a.Log.Record(r)
+			tel.Record(r)
+		}
+	}
 	prices := pricing.New(cfg.Governance, logger)
 	var govStore governance.Store
 	if gs, ok := a.store.(governance.Store); ok {
@@ -204,7 +219,7 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	a.Metrics.Register(gov.Collector())
 	prices.OnUnpriced = gov.CountUnpriced
 	a.rec, a.gwOpts = rec, gateway.Options{Logger: logger, Admitter: gov, Pricer: prices}
-	p, err := rebuildParts(cfg, rec, a.gwOpts, nil, a.keep)
+	p, err := rebuildParts(cfg, rec, a.gwOpts, carry{keep: a.keep, tel: tel})
 	if err != nil {
 		gov.Close()
 		a.closeStore()
@@ -233,6 +248,10 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		ConfigStatus:   a.configStatus,
 	})
 	a.Handler = a.Server
+	if tel != nil {
+		a.Handler = tel.Middleware(a.Server)
+		logger.Info("tracing: exporting OpenTelemetry traces over OTLP")
+	}
 	wctx, stop := context.WithCancel(context.Background())
 	a.stopWriter = stop
 	if a.writer != nil {
@@ -280,6 +299,11 @@ func (a *App) Close(ctx context.Context) {
 	a.stopWriter()
 	<-a.writerDone
 	a.closeStore()
+	if a.tel != nil {
+		if err := a.tel.Shutdown(ctx); err != nil {
+			a.logger.Error("tracing: spans still queued at shutdown were not exported", "err", err)
+		}
+	}
 	for _, u := range a.live.Load().router.Upstreams() {
 		u.Client.CloseIdleConnections()
 	}
