@@ -198,3 +198,63 @@ models:
 		})
 	}
 }
+
+// TestSampleRatioZeroFollowsOnlySampledParents: with sample_ratio 0 a
+// request without traceparent exports nothing; one whose client sampled
+// its trace is still traced.
+func TestSampleRatioZeroFollowsOnlySampledParents(t *testing.T) {
+	_, httpAddr, sink := startCollector(t)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":7,"completion_tokens":4,"total_tokens":11}}`)
+	}))
+	defer up.Close()
+	yaml := fmt.Sprintf(`storage: {data_dir: %s}
+telemetry: {endpoint: "http://%s", sample_ratio: 0}
+providers:
+  a: {type: openai, base_url: %s/v1, api_key: k}
+models:
+  m: {route: [a/m]}
+`, t.TempDir(), httpAddr, up.URL)
+	cfg, err := config.Parse("otel.yaml", []byte(yaml), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := cli.NewApp(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(app.Handler)
+	const sampled = "0af7651916cd43dd8448eb211c80319c"
+	for _, tp := range []string{"", "00-" + sampled + "-b7ad6b7169203331-01"} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/chat/completions",
+			strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
+		if tp != "" {
+			req.Header.Set("Traceparent", tp)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	app.Close(ctx) // flushes everything exported
+	cancel()
+	deadline := time.Now().Add(10 * time.Second)
+	for sink.SpanCount() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	all := spans(sink)
+	if len(all) != 2 {
+		t.Fatalf("the collector got %d spans, want 2 (server and client of the sampled request only)", len(all))
+	}
+	for _, s := range all {
+		if s.TraceID().String() != sampled {
+			t.Errorf("span %q of trace %s exported; only the client-sampled trace %s should be", s.Name(), s.TraceID(), sampled)
+		}
+	}
+}
