@@ -21,6 +21,7 @@ import (
 	"github.com/llmgate/llmgate/internal/store"
 	"github.com/llmgate/llmgate/internal/store/postgres"
 	"github.com/llmgate/llmgate/internal/store/sqlite"
+	"github.com/llmgate/llmgate/internal/telemetry"
 	"github.com/llmgate/llmgate/internal/tokens"
 )
 
@@ -95,7 +96,27 @@ type parts struct {
 }
 
 // buildParts builds the router and gateway from cfg. rec may be nil.
-func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options, bus *fleet.Bus) (*parts, error) {
+func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options) (*parts, error) {
+	return rebuildParts(cfg, rec, opts, carry{})
+}
+
+// carry is what a generation of parts takes from the app: all optional.
+type carry struct {
+	// prev is the generation being replaced: providers whose settings did
+	// not change keep its Upstream (connections, health).
+	prev *parts
+	// keep carries deployment state (breakers, retry budgets, pacers)
+	// across generations.
+	keep *stateKeeper
+	// tel traces upstream attempts of new Upstreams.
+	tel *telemetry.Tracing
+	// bus shares deployment state with the other replicas.
+	bus *fleet.Bus
+}
+
+// rebuildParts is buildParts for the app and its configuration reloads.
+func rebuildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options, c carry) (*parts, error) {
+	prev, keep := c.prev, c.keep
 	names := make([]string, 0, len(cfg.Providers))
 	for n := range cfg.Providers {
 		names = append(names, n)
@@ -103,9 +124,18 @@ func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options, 
 	sort.Strings(names)
 	ups := make([]*gateway.Upstream, 0, len(names))
 	for _, n := range names {
+		if prev != nil && sameProvider(prev.cfg, cfg, n) {
+			if u, ok := prev.router.Upstream(n); ok {
+				ups = append(ups, u)
+				continue
+			}
+		}
 		u, err := buildUpstream(cfg, n, cfg.Providers[n])
 		if err != nil {
 			return nil, err
+		}
+		if c.tel != nil {
+			u.Client.Transport = c.tel.Transport(n, u.Client.Transport)
 		}
 		ups = append(ups, u)
 	}
@@ -121,8 +151,12 @@ func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options, 
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	router := gateway.NewRouter(gateway.RouterConfig{Upstreams: ups, Routes: routes, ContextFallback: ctxFall,
-		VendorForModel: catalog.VendorForModel, Setup: newSetup(cfg, clk, opts.Logger, bus)})
+	rc := gateway.RouterConfig{Upstreams: ups, Routes: routes, ContextFallback: ctxFall,
+		VendorForModel: catalog.VendorForModel, Setup: newSetup(cfg, clk, opts.Logger, c.bus)}
+	if keep != nil {
+		rc.Setup, rc.Reuse = keep.setup(cfg, rc.Setup), keep.reuse(cfg)
+	}
+	router := gateway.NewRouter(rc)
 	res := cfg.Resilience
 	opts.Router = router
 	opts.Clients = clientCodecs()

@@ -10,7 +10,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,6 +30,7 @@ import (
 	"github.com/llmgate/llmgate/internal/reqlog"
 	"github.com/llmgate/llmgate/internal/server"
 	"github.com/llmgate/llmgate/internal/store"
+	"github.com/llmgate/llmgate/internal/telemetry"
 	"github.com/llmgate/llmgate/internal/tokens"
 )
 
@@ -48,10 +53,36 @@ MISTRAL_API_KEY and GROQ_API_KEY; a provider without a key passes each client's 
 	if code := parse(fs, args); code >= 0 {
 		return code
 	}
-	cfg, err := loadConfig(configPath(f.config, env.Getenv), env.Getenv)
+	path := configPath(f.config, env.Getenv)
+	load := func() (*config.Config, error) { return f.load(path, env.Getenv) }
+	cfg, err := load()
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "llmgate: %v\n", err)
 		return exitInvalid
+	}
+	logger, closeLog, err := newLogger(cfg.Log, env.Stderr)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "llmgate: %v\n", err)
+		return exitInvalid
+	}
+	defer closeLog()
+	if path == "" {
+		load = nil // zero-config mode: nothing to re-read
+	}
+	if err := serve(ctx, cfg, load, logger, env.Stdout); err != nil {
+		logger.Error("llmgate stopped", "err", err)
+		return exitInvalid
+	}
+	return exitOK
+}
+
+// load reads the configuration as llmgate serve runs it: the file (or the
+// environment when path is ""), then the command-line overrides, validated
+// whole. Reloads call it again with the same flags.
+func (f serveFlags) load(path string, getenv func(string) string) (*config.Config, error) {
+	cfg, err := loadConfig(path, getenv)
+	if err != nil {
+		return nil, err
 	}
 	if f.listen != "" {
 		cfg.Listen = f.listen
@@ -68,21 +99,10 @@ MISTRAL_API_KEY and GROQ_API_KEY; a provider without a key passes each client's 
 	if f.dataDir != "" {
 		cfg.Storage.DataDir = f.dataDir
 	}
-	if probs := cfg.Validate(); len(probs) > 0 {
-		fmt.Fprintf(env.Stderr, "llmgate: %v\n", config.AsError(probs))
-		return exitInvalid
+	if err := config.AsError(cfg.Validate()); err != nil {
+		return nil, err
 	}
-	logger, closeLog, err := newLogger(cfg.Log, env.Stderr)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "llmgate: %v\n", err)
-		return exitInvalid
-	}
-	defer closeLog()
-	if err := serve(ctx, cfg, logger, env.Stdout); err != nil {
-		logger.Error("llmgate stopped", "err", err)
-		return exitInvalid
-	}
-	return exitOK
+	return cfg, nil
 }
 
 // newLogger builds the process logger from the log config.
@@ -122,7 +142,22 @@ type App struct {
 	rdb *redis.Client // shared resilience state, when governance.redis is set
 	bus *fleet.Bus
 
-	parts      *parts
+	// LoadConfig re-reads the configuration for Reload (SIGHUP, POST
+	// /admin/reload), returning it validated; nil (zero-config mode)
+	// makes every reload fail. NewApp sets it to re-read cfg.File.
+	LoadConfig func() (*config.Config, error)
+
+	parts      *parts                // the first generation
+	live       atomic.Pointer[parts] // the generation new requests use
+	keep       *stateKeeper          // deployment state across generations
+	tel        *telemetry.Tracing    // nil when tracing is off
+	rec        gateway.Recorder      // shared by every generation
+	gwOpts     gateway.Options       // what every generation's gateway shares
+	reloadMu   sync.Mutex            // serializes reloads
+	statusMu   sync.Mutex            // protects following
+	generation int                   // configurations served so far
+	loadedAt   time.Time             // when the live one was swapped in
+	lastReload *server.ReloadResult  // the last reload tried; nil if none
 	logger     *slog.Logger
 	store      store.Store
 	storeAt    string
@@ -142,7 +177,11 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	a := &App{Config: cfg, logger: logger, Metrics: metrics.New(), writerDone: make(chan struct{})}
+	a := &App{Config: cfg, logger: logger, Metrics: metrics.New(), writerDone: make(chan struct{}),
+		keep: newStateKeeper(), generation: 1, loadedAt: time.Now().UTC()}
+	if cfg.File != "" {
+		a.LoadConfig = func() (*config.Config, error) { return config.Load(cfg.File, os.Getenv) }
+	}
 	persist := cfg.RequestLog.Persist == nil || *cfg.RequestLog.Persist
 	lo := reqlog.LogOptions{Ring: reqlog.NewRing(cfg.RequestLog.RingSize), Shared: cfg.Storage.Driver == "postgres"}
 	if persist {
@@ -155,10 +194,23 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		lo.Writer, lo.Reader = a.writer, st
 	}
 	a.Log = reqlog.NewLog(lo)
+	tel, err := telemetry.New(ctx, cfg.Telemetry, os.Getenv, Version)
+	if err != nil {
+		a.closeStore()
+		return nil, err
+	}
+	a.tel = tel
 	rec := gateway.RecorderFunc(func(r store.Record) {
 		a.Metrics.Observe(r)
 		a.Log.Record(r)
 	})
+	if tel != nil {
+		rec = func(r store.Record) {
+			a.Metrics.Observe(r)
+			a.Log.Record(r)
+			tel.Record(r)
+		}
+	}
 	prices := pricing.New(cfg.Governance, logger)
 	var govStore governance.Store
 	if gs, ok := a.store.(governance.Store); ok {
@@ -181,7 +233,8 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		a.bus = fleet.NewBus(a.rdb, rc.Prefix, logger)
 		gopts.Shared = fleet.NewReplay(a.rdb, rc.Prefix)
 	}
-	p, err := buildParts(cfg, rec, gopts, a.bus)
+	a.rec, a.gwOpts = rec, gopts
+	p, err := rebuildParts(cfg, rec, a.gwOpts, carry{keep: a.keep, tel: tel, bus: a.bus})
 	if err != nil {
 		gov.Close()
 		a.closeStore()
@@ -191,28 +244,37 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	a.parts, a.Gateway, a.Router = p, p.gateway, p.router
 	var fleetStatus func() any
 	if a.bus != nil {
-		a.bus.Start(applyRemote(func() *gateway.Router { return a.Router }, clock.Real{}))
+		a.bus.Start(applyRemote(func() *gateway.Router { return a.live.Load().router }, clock.Real{}))
 		fleetStatus = func() any { return a.bus.Status() }
 	}
-	a.Metrics.WatchBreakers(p.router)
+	a.live.Store(p)
+	a.Metrics.SetModels(modelNames(cfg))
+	a.Metrics.WatchBreakers(func() *gateway.Router { return a.live.Load().router })
 	a.Server = server.New(server.Options{
-		Gateway:         p.gateway,
-		Logger:          logger,
-		MasterKey:       cfg.MasterKey,
-		AuthRequired:    cfg.AuthRequired(),
-		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
+		Gateway:        p.gateway,
+		Logger:         logger,
+		MasterKey:      cfg.MasterKey,
+		AuthRequired:   cfg.AuthRequired(),
+		MaxBodyBytes:   cfg.Server.MaxBodyBytes,
+		Logs:           a.Log,
+		Models:         p.models,
+		CountTokens:    tokens.EstimateRequest,
+		Metrics:        a.Metrics.Handler(),
+		ProtectMetrics: cfg.MetricsProtected(),
+		Recorder:       rec,
+		Version:        Version,
+		Auth:           gov,
+		Admin:          adminHandler(gov, a.store, logger),
+		Reload:         a.Reload,
+		ConfigStatus:   a.configStatus,
+		SharedState:    fleetStatus,
 		BodyReadTimeout: cfg.Server.BodyReadTimeout,
-		Logs:            a.Log,
-		Models:          p.models,
-		CountTokens:     tokens.EstimateRequest,
-		Metrics:         a.Metrics.Handler(),
-		Recorder:        rec,
-		Version:         Version,
-		Auth:            gov,
-		Admin:           adminHandler(gov, a.store, logger),
-		SharedState:     fleetStatus,
 	})
 	a.Handler = a.Server
+	if tel != nil {
+		a.Handler = tel.Middleware(a.Server)
+		logger.Info("tracing: exporting OpenTelemetry traces over OTLP")
+	}
 	wctx, stop := context.WithCancel(context.Background())
 	a.stopWriter = stop
 	if a.writer != nil {
@@ -261,7 +323,12 @@ func (a *App) Close(ctx context.Context) {
 	<-a.writerDone
 	a.closeStore()
 	a.closeFleet()
-	for _, u := range a.Router.Upstreams() {
+	if a.tel != nil {
+		if err := a.tel.Shutdown(ctx); err != nil {
+			a.logger.Error("tracing: spans still queued at shutdown were not exported", "err", err)
+		}
+	}
+	for _, u := range a.live.Load().router.Upstreams() {
 		u.Client.CloseIdleConnections()
 	}
 }
@@ -281,12 +348,14 @@ func (a *App) closeStore() {
 	}
 }
 
-// serve runs the gateway until ctx is done, then drains.
-func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
+// serve runs the gateway until ctx is done, then drains. SIGHUP reloads
+// the configuration with load (nil: zero-config mode, nothing to reload).
+func serve(ctx context.Context, cfg *config.Config, load func() (*config.Config, error), logger *slog.Logger, stdout io.Writer) error {
 	a, err := NewApp(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
+	a.LoadConfig = load
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		a.Close(dctx)
@@ -307,16 +376,26 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	if cfg.AuthRequired() && cfg.MasterKey == "" {
 		logger.Warn("auth is required but no master key is set: every request will be refused; set LLMGATE_MASTER_KEY")
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
-	select {
-	case err = <-serveErr:
-	case <-ctx.Done():
-		logger.Info("shutting down: draining in-flight requests", "timeout", cfg.Server.ShutdownTimeout)
-		a.Server.SetDraining()
-		sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
-		err = hs.Shutdown(sctx)
-		cancel()
+	for done := false; !done; {
+		select {
+		case <-hup:
+			logger.Info("SIGHUP: reloading the configuration", "file", cfg.File)
+			a.Reload(ctx) // logs its outcome; a failure keeps the running config
+		case err = <-serveErr:
+			done = true
+		case <-ctx.Done():
+			logger.Info("shutting down: draining in-flight requests", "timeout", cfg.Server.ShutdownTimeout)
+			a.Server.SetDraining()
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+			err = hs.Shutdown(sctx)
+			cancel()
+			done = true
+		}
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

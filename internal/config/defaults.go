@@ -260,19 +260,34 @@ func (c *Config) AuthRequired() bool {
 	if c.Auth.Required != nil {
 		return *c.Auth.Required
 	}
+	return !c.loopback()
+}
+
+// MetricsProtected reports whether /metrics and /health details need the
+// master key: auth.protect_metrics when set, else true unless Listen is a
+// loopback address (as for AuthRequired).
+func (c *Config) MetricsProtected() bool {
+	if c.Auth.ProtectMetrics != nil {
+		return *c.Auth.ProtectMetrics
+	}
+	return !c.loopback()
+}
+
+// loopback reports whether Listen is a loopback address.
+func (c *Config) loopback() bool {
 	listen := c.Listen
 	if listen == "" {
 		listen = DefaultListen
 	}
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
-		return true
-	}
-	if strings.EqualFold(host, "localhost") {
 		return false
 	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
 	ip := net.ParseIP(host)
-	return ip == nil || !ip.IsLoopback()
+	return ip != nil && ip.IsLoopback()
 }
 
 // FromEnv builds the zero-config configuration used when there is no config

@@ -41,6 +41,7 @@ func (c *Config) Clone() *Config {
 		}
 	}
 	out.Governance.Prices = maps.Clone(c.Governance.Prices)
+	out.Telemetry.Headers = maps.Clone(c.Telemetry.Headers)
 	return &out
 }
 
@@ -96,6 +97,12 @@ func (c *Config) Redacted() *Config {
 	out.Storage.DSN = redactDSN(out.Storage.DSN)
 	out.Governance.BudgetWebhook = redactURL(out.Governance.BudgetWebhook)
 	out.Governance.Redis.Password = redactNonEmpty(out.Governance.Redis.Password)
+	out.Telemetry.Endpoint = redactURL(out.Telemetry.Endpoint)
+	for h, v := range out.Telemetry.Headers {
+		if sensitiveName(h) {
+			out.Telemetry.Headers[h] = redactNonEmpty(v)
+		}
+	}
 	for _, p := range out.Providers {
 		if p == nil {
 			continue

@@ -40,6 +40,10 @@ type Config struct {
 	// Governance configures virtual keys, budgets and prices.
 	Governance Governance `yaml:"governance"`
 
+	// Telemetry exports OpenTelemetry traces over OTLP. Off unless
+	// configured here or by OTEL_EXPORTER_OTLP_ENDPOINT.
+	Telemetry Telemetry `yaml:"telemetry"`
+
 	// File is the path the config was loaded from ("" in zero-config mode).
 	File string `yaml:"-"`
 }
@@ -49,6 +53,11 @@ type Auth struct {
 	// Required forces every request to carry the master key or a virtual
 	// key. Default: true when Listen is not a loopback address, else false.
 	Required *bool `yaml:"required"`
+	// ProtectMetrics makes GET /metrics and the details of GET /health
+	// (providers, errors, breakers, config) need the master key;
+	// /health/live and /health/ready stay open. Default: true when Listen
+	// is not a loopback address, else false.
+	ProtectMetrics *bool `yaml:"protect_metrics"`
 }
 
 // Server tunes the HTTP server.
@@ -319,4 +328,30 @@ type Price struct {
 	CachedInput float64 `yaml:"cached_input"`
 	// CacheWrite is the price of writing the prompt cache (Anthropic).
 	CacheWrite float64 `yaml:"cache_write"`
+}
+
+// Telemetry configures OpenTelemetry tracing. Fields left empty fall back
+// to the standard OTEL_* environment variables, then to the OTel defaults.
+type Telemetry struct {
+	// Enabled turns tracing on or off. Default: on when Endpoint or
+	// $OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set and
+	// $OTEL_SDK_DISABLED is not "true".
+	Enabled *bool `yaml:"enabled"`
+	// Endpoint is the OTLP receiver's URL, e.g. http://collector:4318
+	// (http/protobuf) or http://collector:4317 (grpc). Default
+	// $OTEL_EXPORTER_OTLP_ENDPOINT, else localhost on the protocol's port.
+	Endpoint string `yaml:"endpoint"`
+	// Protocol is grpc or http/protobuf. Default
+	// $OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf.
+	Protocol string `yaml:"protocol"`
+	// ServiceName is the service.name resource attribute. Default
+	// $OTEL_SERVICE_NAME, else llmgate.
+	ServiceName string `yaml:"service_name"`
+	// SampleRatio samples this share of new traces (0 to 1); a sampled
+	// parent (traceparent from the client) is always followed. Default:
+	// $OTEL_TRACES_SAMPLER (and _ARG), else every trace.
+	SampleRatio *float64 `yaml:"sample_ratio"`
+	// Headers are sent with every export (e.g. an API key of a tracing
+	// vendor). Default $OTEL_EXPORTER_OTLP_HEADERS.
+	Headers map[string]string `yaml:"headers"`
 }

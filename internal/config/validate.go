@@ -82,6 +82,15 @@ func (c *Config) validate(v *validator) {
 	}
 	v.nonNegativeInt("request_log.ring_size", int64(c.RequestLog.RingSize))
 
+	switch c.Telemetry.Protocol {
+	case "", "grpc", "http/protobuf":
+	default:
+		v.add("telemetry.protocol", "unknown protocol %q (want grpc or http/protobuf)", c.Telemetry.Protocol)
+	}
+	if r := c.Telemetry.SampleRatio; r != nil && (*r < 0 || *r > 1) {
+		v.add("telemetry.sample_ratio", "must be between 0 and 1, got %v", *r)
+	}
+
 	switch c.Storage.Driver {
 	case "sqlite":
 		if c.Storage.DSN != "" {

@@ -47,9 +47,11 @@ func (h *health) record(ok bool, errMsg string, now time.Time) {
 
 // HealthStatus values.
 const (
-	Healthy   = "ok"
-	Degraded  = "degraded"
-	Unhealthy = "unhealthy"
+	Healthy  = "ok"
+	Degraded = "degraded"
+	// Down is a provider whose every recent request failed, or whose last
+	// five in a row did.
+	Down = "down"
 )
 
 // HealthReport is one provider's health for GET /health.
@@ -70,8 +72,8 @@ func (h *health) report() HealthReport {
 	switch {
 	case h.n == 0 || h.fails == 0:
 		r.Status = Healthy
-	case h.streak >= 5 || (h.n >= 5 && h.fails == h.n):
-		r.Status = Unhealthy
+	case h.streak >= 5 || h.fails == h.n:
+		r.Status = Down
 	default:
 		r.Status = Degraded
 	}

@@ -21,6 +21,7 @@ type Router struct {
 	ctxFall   map[string][]string  // model -> context fallback chain
 	vendorOf  func(model string) (string, bool)
 	setup     func(d *Deployment)
+	reuse     func(u *Upstream, model string) *Deployment
 
 	mu          sync.Mutex
 	deployments map[string]*Deployment // by "provider/model"
@@ -39,6 +40,12 @@ type RouterConfig struct {
 	// Setup gives a new deployment its breaker, retry budget and pacer;
 	// nil leaves it with none.
 	Setup func(d *Deployment)
+	// Reuse returns an existing deployment of u for model to share (its
+	// breaker, pacer, in-flight count and latency), as a configuration
+	// reload does for deployments that did not change; nil, or a nil
+	// result, makes a new one with Setup. A reused deployment must have
+	// Upstream == u.
+	Reuse func(u *Upstream, model string) *Deployment
 }
 
 // NewRouter builds a Router.
@@ -49,6 +56,7 @@ func NewRouter(c RouterConfig) *Router {
 		ctxFall:     c.ContextFallback,
 		vendorOf:    c.VendorForModel,
 		setup:       c.Setup,
+		reuse:       c.Reuse,
 		deployments: make(map[string]*Deployment),
 	}
 	for _, u := range c.Upstreams {
@@ -84,9 +92,16 @@ func (r *Router) deployment(u *Upstream, model string) *Deployment {
 	defer r.mu.Unlock()
 	d, ok := r.deployments[key]
 	if !ok {
-		d = newDeployment(u, model)
-		if r.setup != nil {
-			r.setup(d)
+		if r.reuse != nil {
+			if d = r.reuse(u, model); d != nil && d.Upstream != u {
+				d = nil
+			}
+		}
+		if d == nil {
+			d = newDeployment(u, model)
+			if r.setup != nil {
+				r.setup(d)
+			}
 		}
 		// Clients can invent model names that prefix routing accepts;
 		// past the cap they get a deployment nobody else shares.

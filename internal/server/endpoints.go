@@ -34,7 +34,8 @@ func (s *Server) countTokens(f provider.Format) apiHandler {
 			s.writeError(w, r, f, id, perr)
 			return
 		}
-		cc := s.g.Client(f)
+		g := s.gw()
+		cc := g.Client(f)
 		req, err := cc.DecodeRequest(body)
 		if f == provider.FormatAnthropic && err != nil {
 			// count_tokens bodies have no max_tokens; decoders accept that.
@@ -52,7 +53,7 @@ func (s *Server) countTokens(f provider.Format) apiHandler {
 		} else {
 			model = req.Model
 		}
-		chain, rerr := s.g.Router().Resolve(model)
+		chain, rerr := g.Router().Resolve(model)
 		if rerr != nil {
 			s.writeError(w, r, f, id, provider.AsError(rerr))
 			return
@@ -79,14 +80,15 @@ func (s *Server) countTokens(f provider.Format) apiHandler {
 }
 
 func (s *Server) models() []ModelInfo {
-	if s.o.Models == nil {
+	live := s.cur.Load()
+	if live.models == nil {
 		var out []ModelInfo
-		for _, m := range s.g.Router().ModelNames() {
+		for _, m := range live.g.Router().ModelNames() {
 			out = append(out, ModelInfo{ID: m, OwnedBy: "llmgate"})
 		}
 		return out
 	}
-	return s.o.Models()
+	return live.models()
 }
 
 // listModels answers GET /v1/models in OpenAI list format, or Anthropic's
@@ -144,7 +146,7 @@ func (s *Server) getModel(w http.ResponseWriter, r *http.Request, who *caller) {
 			return
 		}
 	}
-	if _, err := s.g.Router().Resolve(want); err == nil {
+	if _, err := s.gw().Router().Resolve(want); err == nil {
 		writeJSON(w, http.StatusOK, map[string]any{"id": want, "object": "model", "created": 0, "owned_by": "llmgate"})
 		return
 	}
@@ -180,9 +182,10 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	details := map[string]detail{}
 	var routesDown []string
 	worst := gateway.Healthy
-	n, unhealthy := 0, 0
-	deps := s.g.Router().Deployments()
-	for _, u := range s.g.Router().Upstreams() {
+	n, down := 0, 0
+	router := s.gw().Router()
+	deps := router.Deployments()
+	for _, u := range router.Upstreams() {
 		rep := u.Health()
 		d := detail{HealthReport: rep, Key: "configured"}
 		switch {
@@ -210,26 +213,30 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		details[u.Name] = d
 		n++
 		switch d.Status {
-		case gateway.Unhealthy:
-			unhealthy++
+		case gateway.Down:
+			down++
 			worst = gateway.Degraded
 		case gateway.Degraded:
 			worst = gateway.Degraded
 		}
 	}
-	for _, m := range s.g.Router().Unroutable() {
+	for _, m := range router.Unroutable() {
 		routesDown = append(routesDown, m)
 	}
 	sort.Strings(routesDown)
-	if n > 0 && unhealthy == n {
-		worst = gateway.Unhealthy
-	}
-	if worst == gateway.Healthy {
+	status := http.StatusOK
+	switch {
+	case n > 0 && down == n:
+		worst, status = "unhealthy", http.StatusServiceUnavailable
+	case worst == gateway.Healthy:
 		worst = "healthy"
 	}
-	status := http.StatusOK
-	if worst == gateway.Unhealthy {
-		status = http.StatusServiceUnavailable
+	if s.o.ProtectMetrics && !s.isMasterKey(credential(r)) {
+		// Beyond loopback, who failed and why is for the operator; load
+		// balancers get the verdict (and /health/live, /health/ready).
+		writeJSON(w, status, map[string]any{"status": worst,
+			"details": "send the master key (Authorization: Bearer) to see providers, errors and breakers"})
+		return
 	}
 	resp := map[string]any{"status": worst, "providers": providers, "details": details}
 	if s.o.SharedState != nil {
@@ -237,6 +244,11 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(routesDown) > 0 {
 		resp["unroutable"] = routesDown
+	}
+	if s.o.ConfigStatus != nil {
+		// A failed reload leaves the previous configuration serving: the
+		// gateway is no less healthy, but operators must see why.
+		resp["config"] = s.o.ConfigStatus()
 	}
 	writeJSON(w, status, resp)
 }
@@ -319,4 +331,21 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		out = append(out, LogRecord(rec))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+}
+
+// reload answers POST /admin/reload: 200 with what changed when the new
+// configuration serves, 422 with every problem (file:line:col) when the file
+// is invalid and the running configuration stays.
+func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use POST /admin/reload"})
+		return
+	}
+	res := s.o.Reload(r.Context())
+	status := http.StatusOK
+	if !res.OK {
+		status = http.StatusUnprocessableEntity
+	}
+	writeJSON(w, status, res)
 }

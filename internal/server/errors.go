@@ -13,15 +13,16 @@ import (
 
 // serve runs a call through the pipeline and writes its error, if any.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *gateway.Call) {
-	if e := s.g.Handle(w, r, c); e != nil {
-		writeError(w, s.g.Client(c.Format), c.RequestID, e)
+	g := s.gw()
+	if e := g.Handle(w, r, c); e != nil {
+		writeError(w, g.Client(c.Format), c.RequestID, e)
 	}
 }
 
 // writeError answers a problem found before the pipeline ran (bad path,
 // body or key) in the client's format, and records it.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, f provider.Format, id string, e *provider.Error) {
-	cc := s.g.Client(f)
+	cc := s.gw().Client(f)
 	if s.o.Recorder != nil {
 		s.o.Recorder.Record(store.Record{ID: id, Time: time.Now().UTC(), ClientFormat: string(f), Op: r.URL.Path,
 			Status: cc.StatusFor(e), ErrorKind: string(e.Kind), ErrorMessage: e.Message})

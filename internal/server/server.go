@@ -75,16 +75,64 @@ type Options struct {
 	// SharedState reports the resilience state shared between replicas
 	// (GET /health "shared_state"); nil when there is none.
 	SharedState func() any
-	Version     string
+	// ProtectMetrics makes /metrics and /health details need the master
+	// key (config auth.protect_metrics); /health/live and /health/ready
+	// stay open.
+	ProtectMetrics bool
+	// Reload re-reads the configuration for POST /admin/reload (master key
+	// only); nil answers 404. It must be safe for concurrent use.
+	Reload func(ctx context.Context) ReloadResult
+	// ConfigStatus reports the running configuration and the last reload
+	// for GET /health; nil leaves it out.
+	ConfigStatus func() ConfigStatus
+	Version      string
+}
+
+// ReloadResult is the outcome of one configuration reload.
+type ReloadResult struct {
+	// OK is true when the new configuration is now serving.
+	OK bool `json:"ok"`
+	// File is the configuration file that was read.
+	File string `json:"file,omitempty"`
+	// Generation counts configurations served since start (1: the first).
+	Generation int `json:"generation"`
+	// Time is when the reload was tried.
+	Time time.Time `json:"time"`
+	// Applied names the config sections that changed and now apply to new
+	// requests.
+	Applied []string `json:"applied,omitempty"`
+	// RestartRequired names changed sections that only a restart applies
+	// (listen, storage, governance, ...); the running values stay.
+	RestartRequired []string `json:"restart_required,omitempty"`
+	// Problems are why an invalid file was refused, one per entry, as
+	// "file:line:col: path: message".
+	Problems []string `json:"problems,omitempty"`
+	// Error says why the reload failed; "" when OK.
+	Error string `json:"error,omitempty"`
+}
+
+// ConfigStatus is the running configuration as GET /health reports it.
+type ConfigStatus struct {
+	File       string    `json:"file,omitempty"`
+	Generation int       `json:"generation"`
+	LoadedAt   time.Time `json:"loaded_at"`
+	// LastReload is the last reload tried, failed or not; nil when none.
+	LastReload *ReloadResult `json:"last_reload,omitempty"`
 }
 
 // Server is llmgate's http.Handler. It is safe for concurrent use.
 type Server struct {
 	o        Options
-	g        *gateway.Gateway
+	cur      atomic.Pointer[generation] // what new requests use; swapped by SetGateway
 	log      *slog.Logger
 	mux      *http.ServeMux
 	draining atomic.Bool
+}
+
+// generation is one configuration's request pipeline and model list.
+type generation struct {
+	g      *gateway.Gateway
+	models func() []ModelInfo
 }
 
 // New returns a Server.
@@ -95,10 +143,22 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{o: o, g: o.Gateway, log: o.Logger, mux: http.NewServeMux()}
+	s := &Server{o: o, log: o.Logger, mux: http.NewServeMux()}
+	s.SetGateway(o.Gateway, o.Models)
 	s.routes()
 	return s
 }
+
+// SetGateway makes new requests use g and models (nil: the router's model
+// names) instead of what they used so far; requests in flight finish on the
+// gateway they started with. It is how a configuration reload takes effect.
+func (s *Server) SetGateway(g *gateway.Gateway, models func() []ModelInfo) {
+	s.cur.Store(&generation{g: g, models: models})
+}
+
+// gw is the gateway new requests use. A handler reads it once and keeps it
+// for the whole request.
+func (s *Server) gw() *gateway.Gateway { return s.cur.Load().g }
 
 // SetDraining makes /health/ready fail so orchestrators stop sending traffic
 // while the server shuts down.
@@ -123,10 +183,17 @@ func (s *Server) routes() {
 	m.HandleFunc("/health/ready", s.plain(http.MethodGet, s.ready))
 	m.HandleFunc("/logs", s.admin(http.MethodGet, s.logs))
 	if s.o.Metrics != nil {
-		m.Handle("/metrics", s.o.Metrics)
+		if s.o.ProtectMetrics {
+			m.Handle("/metrics", s.masterOnly(s.o.Metrics))
+		} else {
+			m.Handle("/metrics", s.o.Metrics)
+		}
 	}
 	if s.o.Admin != nil {
 		m.Handle("/admin/", s.masterOnly(s.o.Admin))
+	}
+	if s.o.Reload != nil {
+		m.Handle("/admin/reload", s.masterOnly(http.HandlerFunc(s.reload)))
 	}
 	m.HandleFunc("/{$}", s.root)
 	m.HandleFunc("/", s.notFound)
@@ -254,17 +321,18 @@ func (s *Server) admin(method string, h http.HandlerFunc) http.HandlerFunc {
 	})
 }
 
-// masterOnly guards the admin API: always the master key, never open.
+// masterOnly guards the admin API (and protected metrics): always the
+// master key, never open.
 func (s *Server) masterOnly(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.o.MasterKey == "" {
 			writeJSON(w, http.StatusForbidden, map[string]any{"error": map[string]string{"type": "permission_error",
-				"message": "the admin API is disabled: start llmgate with LLMGATE_MASTER_KEY (or master_key in the config) set"}})
+				"message": r.URL.Path + " is disabled: start llmgate with LLMGATE_MASTER_KEY (or master_key in the config) set"}})
 			return
 		}
 		if !s.isMasterKey(credential(r)) {
 			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]string{"type": "authentication_error",
-				"message": "the admin API needs the master key as Authorization: Bearer <LLMGATE_MASTER_KEY>"}})
+				"message": r.URL.Path + " needs the master key as Authorization: Bearer <LLMGATE_MASTER_KEY>"}})
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -437,9 +505,9 @@ func (s *Server) gemini(w http.ResponseWriter, r *http.Request, who *caller) {
 	s.serve(w, r, c)
 }
 
-// statefulResponses answers the Responses API endpoints besides POST
-// /v1/responses (GET or DELETE /v1/responses/{id}, /input_items, /cancel,
-// /compact, ...), which need stored responses: llmgate keeps none.
+// statefulResponses answers the Responses API's stored-response endpoints
+// (GET or DELETE /v1/responses/{id}, /input_items, /cancel, /compact, ...),
+// which need stored responses: llmgate keeps none.
 func (s *Server) statefulResponses(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, provider.FormatResponses, newRequestID(), &provider.Error{Kind: provider.KindNotFound,
 		Message: fmt.Sprintf("%s %s is not served: llmgate does not store responses and serves only POST /v1/responses; "+

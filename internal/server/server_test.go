@@ -182,7 +182,7 @@ func TestOperationalEndpoints(t *testing.T) {
 		t.Errorf("/logs with a bad filter: %d %s", status, body)
 	}
 	status, _, body = do(t, http.MethodGet, base+"/metrics", nil, "")
-	if status != 200 || !strings.Contains(body, `llmgate_requests_total{client_format="openai",error_kind="",provider="oa",status_class="2xx"} 1`) {
+	if status != 200 || !strings.Contains(body, `llmgate_requests_total{client_format="openai",error_kind="",model="gpt-4o",provider="oa",status_class="2xx"} 1`) {
 		t.Errorf("/metrics: %d, no request counted:\n%.2000s", status, body)
 	}
 	for _, tt := range []struct{ path, header, shape string }{
