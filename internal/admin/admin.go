@@ -63,7 +63,7 @@ type Options struct {
 	Keys  KeyManager
 	Teams TeamManager
 	// Usage answers /admin/usage; nil answers 503.
-	Usage  store.UsageReporter
+	Usage store.UsageReporter
 	// Log answers /admin/stats; nil answers 503.
 	Log LogReader
 	// Router returns the router /admin/routes describes (a function, so a

@@ -73,7 +73,7 @@ type Options struct {
 	// CSRF token) wherever the master key is asked for outside the client
 	// API: /admin/, /logs. Nil accepts only the key.
 	Sessions interface{ Authorized(r *http.Request) bool }
-	Version string
+	Version  string
 }
 
 // Server is llmgate's http.Handler. It is safe for concurrent use.
