@@ -25,7 +25,14 @@ const master = "sk-test-master-key-0123456789"
 // provider, with LLMGATE_MASTER_KEY set to key (empty: none).
 func start(t *testing.T, key string, extra ...string) string {
 	t.Helper()
-	m := mock.New(mock.Options{})
+	base, _ := startWith(t, key, mock.Options{}, extra...)
+	return base
+}
+
+// startWith is start with the mock configured by mo; it also returns the app.
+func startWith(t *testing.T, key string, mo mock.Options, extra ...string) (string, *cli.App) {
+	t.Helper()
+	m := mock.New(mo)
 	up := httptest.NewServer(m)
 	t.Cleanup(up.Close)
 	t.Cleanup(m.Close)
@@ -53,7 +60,7 @@ models:
 		defer cancel()
 		app.Close(ctx)
 	})
-	return srv.URL
+	return srv.URL, app
 }
 
 type client struct {

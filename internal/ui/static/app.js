@@ -69,8 +69,14 @@ function fmtAgo(t) {
 function fmtCompact(n) {
   n = n || 0;
   if (Math.abs(n) >= 1e6) return (n / 1e6).toFixed(1) + "M";
+  if (Math.abs(n) >= 1e5) return Math.round(n / 1e3) + "k";
   if (Math.abs(n) >= 1e3) return (n / 1e3).toFixed(1) + "k";
   return Math.abs(n) < 10 && n % 1 ? n.toFixed(2) : String(Math.round(n * 100) / 100);
+}
+function fmtAxisUSD(v) {
+  if (!v) return "$0";
+  if (v >= 100) return "$" + fmtCompact(v);
+  return "$" + Number(v.toPrecision(2));
 }
 function badge(text, kind) { return el("span", { class: "badge " + (kind || ""), text }); }
 function statusBadge(s) {
@@ -79,9 +85,9 @@ function statusBadge(s) {
   return badge(s === "" ? "no breaker" : s, k);
 }
 function httpBadge(code) { return badge(String(code), code < 400 ? "ok" : code < 500 ? "warn" : "bad"); }
-function meter(used, limit) {
+function meter(used, limit, plain) {
   const frac = limit > 0 ? Math.min(1, used / limit) : 0;
-  const b = el("div", { class: "bar" + (frac >= 1 ? " bad" : frac >= 0.8 ? " warn" : "") }, el("span"));
+  const b = el("div", { class: "bar" + (plain ? "" : frac >= 1 ? " bad" : frac >= 0.8 ? " warn" : "") }, el("span"));
   b.firstChild.style.width = (frac * 100).toFixed(1) + "%";
   return b;
 }
@@ -188,6 +194,7 @@ function route() {
   const name = pages[parts[0]] ? parts[0] : "overview";
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === name);
   stopPolling();
+  $("#toast").hidden = true;
   const main = clear($("#main"));
   state.page = name;
   state.refresh = pages[name](main, parts.slice(1).map(decodeURIComponent));
@@ -212,7 +219,7 @@ async function poll() {
 
 // A section whose content is rebuilt by refresh, with its last error shown.
 function slot(id) { return el("div", { id }); }
-function fill(id, ...kids) { const s = document.getElementById(id); if (s) clear(s).append(...kids); }
+function fill(id, ...kids) { const s = document.getElementById(id); if (s) clear(s).append(...kids.filter(k => k !== null && k !== undefined && k !== false)); }
 function fail(id, e) { fill(id, el("p", { class: "error", text: e.message })); }
 
 // ---- charts (SVG, drawn here) ---------------------------------------------
@@ -253,9 +260,20 @@ function lineChart(times, series, fmtY, opts) {
       });
       return;
     }
-    const pts = sr.values.map((v, i) => x(i).toFixed(1) + "," + y(v).toFixed(1)).join(" ");
-    if (sr.fill) svg.append(s("polygon", { points: `${x(0)},${y(0)} ${pts} ${x(n - 1)},${y(0)}`, fill: color, "fill-opacity": 0.1 }));
-    svg.append(s("polyline", { points: pts, fill: "none", stroke: color, "stroke-width": 1.8, "stroke-linejoin": "round" }));
+    // A null value (a bucket without requests) breaks the line.
+    const runs = [];
+    let run = [];
+    sr.values.forEach((v, i) => {
+      if (v === null || v === undefined) { if (run.length) runs.push(run); run = []; return; }
+      run.push(i);
+    });
+    if (run.length) runs.push(run);
+    for (const r of runs) {
+      const pts = r.map(i => x(i).toFixed(1) + "," + y(sr.values[i]).toFixed(1)).join(" ");
+      if (sr.fill) svg.append(s("polygon", { points: `${x(r[0])},${y(0)} ${pts} ${x(r[r.length - 1])},${y(0)}`, fill: color, "fill-opacity": 0.1 }));
+      if (r.length === 1) svg.append(s("circle", { cx: x(r[0]), cy: y(sr.values[r[0]]), r: 2, fill: color }));
+      else svg.append(s("polyline", { points: pts, fill: "none", stroke: color, "stroke-width": 1.8, "stroke-linejoin": "round" }));
+    }
   });
   const legend = el("div", { class: "legend" }, series.map((sr, k) => {
     const i = el("i"); i.style.background = sr.color || COLORS[k % COLORS.length];
@@ -290,14 +308,15 @@ function pageOverview(main) {
     st.truncated ? el("p", { class: "notice small", text: "More than 10,000 requests in this window: only the newest are counted." }) : null);
     const times = st.series.map(p => p.start);
     const col = f => st.series.map(f);
+    const seen = f => st.series.map(p => (p.requests ? f(p) : null)); // no requests: no value
     fill("ov-charts", el("div", { class: "grid" },
       panel("Requests per second", lineChart(times, [{ name: "requests/s", values: col(p => p.rps), fill: true },
         { name: "errors/s", values: col(p => (p.requests ? p.rps * p.errors / p.requests : 0)), color: COLORS[1] }], fmtCompact)),
-      panel("Error rate", lineChart(times, [{ name: "error rate", values: col(p => p.error_rate), color: COLORS[1], fill: true }], v => Math.round(v * 100) + "%")),
-      panel("Latency", lineChart(times, [{ name: "p50", values: col(p => p.p50_ms) }, { name: "p99", values: col(p => p.p99_ms), color: COLORS[3] },
-        { name: "TTFT p50 (streams)", values: col(p => p.ttft_p50_ms), color: COLORS[2] }], v => fmtMS(v).replace(" ", ""))),
+      panel("Error rate", lineChart(times, [{ name: "error rate", values: seen(p => p.error_rate), color: COLORS[1], fill: true }], v => Math.round(v * 100) + "%")),
+      panel("Latency", lineChart(times, [{ name: "p50", values: seen(p => p.p50_ms) }, { name: "p99", values: seen(p => p.p99_ms), color: COLORS[3] },
+        { name: "TTFT p50 (streams)", values: seen(p => p.ttft_p50_ms || null), color: COLORS[2] }], v => (v ? fmtMS(v).replace(" ", "") : "0"))),
       panel("Tokens", lineChart(times, [{ name: "input", values: col(p => p.input_tokens) }, { name: "output", values: col(p => p.output_tokens), color: COLORS[2] }], fmtCompact, { bars: true })),
-      panel("Spend", lineChart(times, [{ name: "USD per step", values: col(p => p.cost_usd), color: COLORS[4], fill: true }], v => "$" + fmtCompact(v)))));
+      panel("Spend", lineChart(times, [{ name: "USD per step", values: col(p => p.cost_usd), color: COLORS[4], fill: true }], fmtAxisUSD))));
   }
   return refresh;
 }
@@ -597,14 +616,14 @@ function pageSpend(main) {
     const maxCost = Math.max(0, ...rep.rows.map(r => r.cost_usd));
     const rows = rep.rows.map(r => el("tr", {}, td(el("b", { text: r.name || r.group || "(none)" }), ""),
       num(fmtInt(r.requests)), num(fmtInt(r.errors)), num(fmtInt(r.input_tokens)), num(fmtInt(r.output_tokens)),
-      num(fmtUSD(r.cost_usd)), td(meter(r.cost_usd, maxCost))));
+      num(fmtUSD(r.cost_usd)), td(meter(r.cost_usd, maxCost, true))));
     const t = rep.total;
     rows.push(el("tr", {}, td(el("b", { text: "total" })), num(fmtInt(t.requests)), num(fmtInt(t.errors)), num(fmtInt(t.input_tokens)),
       num(fmtInt(t.output_tokens)), num(el("b", { text: fmtUSD(t.cost_usd) })), td("")));
     const kids = [panel("Spend by " + rep.group_by, tableOf([rep.group_by, "#Requests", "#Errors", "#Input tokens", "#Output tokens", "#Cost", "Share"], rows))];
     if (rep.group_by === "day" && rep.rows.length) {
       kids.unshift(panel("Spend per day", lineChart(rep.rows.map(r => r.group + "T00:00:00Z"), [{ name: "USD", values: rep.rows.map(r => r.cost_usd), color: COLORS[4] }],
-        v => "$" + fmtCompact(v), { bars: true, fmtX: v => v.slice(5, 10) })));
+        fmtAxisUSD, { bars: true, fmtX: v => v.slice(5, 10) })));
     }
     fill("sp-report", ...kids);
   }
