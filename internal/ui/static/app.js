@@ -4,7 +4,14 @@
 "use strict";
 
 const POLL_MS = 5000;
-const state = { csrf: "", page: "", timer: 0, refresh: null, keys: [], logs: [], busy: false };
+const state = { csrf: "", page: "", timer: 0, refresh: null, keys: [], logs: [], running: new Set() };
+
+// track remembers a refresh in flight until it settles (logout waits for them).
+function track(p) {
+  state.running.add(p);
+  p.finally(() => state.running.delete(p)).catch(() => {});
+  return p;
+}
 
 // ---- DOM helpers (text only: data never goes through innerHTML) ----------
 function el(tag, attrs, ...kids) {
@@ -128,8 +135,8 @@ function toast(msg, bad) {
 async function boot() {
   $("#logout").addEventListener("click", logout);
   window.addEventListener("hashchange", route);
-  window.addEventListener("resize", () => { clearTimeout(boot.r); boot.r = setTimeout(() => state.refresh && state.refresh(), 200); });
-  document.addEventListener("visibilitychange", () => { if (!document.hidden && state.refresh) state.refresh(); });
+  window.addEventListener("resize", () => { clearTimeout(boot.r); boot.r = setTimeout(() => kick(state.refresh), 200); });
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) kick(state.refresh); });
   let s;
   try { s = await api("/ui/session"); } catch (e) { clear($("#main")).append(panel("", el("p", { class: "error", text: e.message }))); return; }
   if (!s.master_key) return showDisabled(s.message);
@@ -175,7 +182,14 @@ function showLogin(msg) {
 }
 
 async function logout() {
-  try { await api("/ui/logout", { method: "POST" }); } catch (_) { /* the session is gone either way */ }
+  // Stop every refresh first, so none races the logout and meets a 401.
+  const csrf = state.csrf;
+  stopPolling();
+  state.csrf = "";
+  await Promise.allSettled([...state.running]);
+  try {
+    await fetch("/ui/logout", { method: "POST", headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" });
+  } catch (_) { /* the page forgets the session either way */ }
   showLogin("Logged out.");
 }
 
@@ -201,6 +215,14 @@ function route() {
   poll();
 }
 
+// kick runs a page's refresh outside the polling loop (after a filter
+// change, a resize), unless the session is gone; a failure is shown on the
+// page by the refresh itself.
+function kick(fn) {
+  if (!fn || !state.csrf) return;
+  track(Promise.resolve().then(fn)).catch(e => console.warn("refresh:", e.message));
+}
+
 function stopPolling() { clearTimeout(state.timer); state.timer = 0; state.refresh = null; }
 
 async function poll() {
@@ -208,7 +230,7 @@ async function poll() {
   if (!fn) return;
   const live = $("#live");
   try {
-    if (!document.hidden) await fn();
+    if (!document.hidden) await track(Promise.resolve().then(fn));
     live.classList.remove("stale"); live.textContent = "live · " + fmtClock(new Date());
   } catch (e) {
     live.classList.add("stale"); live.textContent = "stale";
@@ -293,7 +315,7 @@ const WINDOWS = { "15m": "15s", "1h": "1m", "6h": "5m", "24h": "20m", "168h": "2
 function pageOverview(main) {
   const win = el("select", { id: "ov-window" }, Object.keys(WINDOWS).map(w => el("option", { value: w, text: w === "168h" ? "7d" : w })));
   win.value = sessionStorage.getItem("ov-window") || "1h";
-  win.addEventListener("change", () => { sessionStorage.setItem("ov-window", win.value); refresh(); });
+  win.addEventListener("change", () => { sessionStorage.setItem("ov-window", win.value); kick(refresh); });
   main.append(el("div", { class: "row" }, el("h1", { text: "Overview" }), el("div", { class: "spacer" }), el("label", {}, "Window", win)),
     slot("ov-cards"), slot("ov-charts"));
   async function refresh() {
@@ -404,7 +426,7 @@ function pageKeys(main) {
     catch (e) { toast(e.message, true); }
   });
   const showRevoked = el("input", { type: "checkbox", id: "show-revoked" });
-  showRevoked.addEventListener("change", () => refresh());
+  showRevoked.addEventListener("change", () => kick(refresh));
   main.append(el("h1", { text: "Keys and teams" }), panel("New virtual key", createForm), slot("keys-list"),
     el("p", {}, el("label", { class: "row" }, el("span", {}, showRevoked, " show revoked keys"))),
     panel("New team", teamForm), slot("teams-list"));
@@ -546,8 +568,8 @@ function pageRequests(main, args) {
   f.status.value = saved.status || ""; f.since.value = saved.since || ""; f.limit.value = saved.limit || "100";
   const form = el("form", { class: "row", id: "req-filter" }, Object.entries(f).map(([k, e]) => el("label", {}, k, e)),
     el("button", { type: "submit" }, "Apply"));
-  form.addEventListener("submit", ev => { ev.preventDefault(); refresh(); });
-  for (const e of [f.key, f.status, f.since, f.limit]) e.addEventListener("change", () => refresh());
+  form.addEventListener("submit", ev => { ev.preventDefault(); kick(refresh); });
+  for (const e of [f.key, f.status, f.since, f.limit]) e.addEventListener("change", () => kick(refresh));
   main.append(el("h1", { text: "Request log" }), panel("", form), slot("req-list"));
   let keysLoaded = false;
   async function refresh() {
@@ -607,7 +629,7 @@ function pageSpend(main) {
   const since = el("select", { id: "sp-since" }, [["24h", "last 24 h"], ["7d", "last 7 days"], ["30d", "last 30 days"], ["", "all time"]].map(([v, t]) => el("option", { value: v, text: t })));
   group.value = sessionStorage.getItem("sp-group") || "key";
   since.value = sessionStorage.getItem("sp-since") ?? "30d";
-  for (const e of [group, since]) e.addEventListener("change", () => { sessionStorage.setItem("sp-group", group.value); sessionStorage.setItem("sp-since", since.value); refresh(); });
+  for (const e of [group, since]) e.addEventListener("change", () => { sessionStorage.setItem("sp-group", group.value); sessionStorage.setItem("sp-since", since.value); kick(refresh); });
   main.append(el("div", { class: "row" }, el("h1", { text: "Spend" }), el("div", { class: "spacer" }),
     el("label", {}, "Group by", group), el("label", {}, "Since", since)), slot("sp-report"));
   async function refresh() {
