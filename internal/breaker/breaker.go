@@ -181,6 +181,11 @@ type Settings struct {
 	// breaker's name. It runs synchronously while the breaker is locked, so
 	// it must be quick and must not call the Breaker.
 	OnStateChange func(name string, from, to State)
+	// OnLocalChange, if set, is called when this breaker's own outcomes
+	// eject the deployment (to Open, with the ejection's end) or close it
+	// again (to Closed), not when Eject or Reset applied another
+	// replica's view. Like OnStateChange it runs under the breaker's lock.
+	OnLocalChange func(name string, to State, until time.Time)
 }
 
 // Defaults are the settings the zero Settings stand for.
@@ -341,6 +346,7 @@ func (b *Breaker) recordForced(o Outcome) {
 	defer b.mu.Unlock()
 	if b.state != Closed {
 		b.setStateLocked(Closed, now)
+		b.localLocked()
 	}
 }
 
@@ -443,6 +449,7 @@ func (b *Breaker) record(gen uint64, o Outcome) {
 			b.bucketLocked(b.epoch(now)).failed++
 			if b.shouldTripLocked(now) {
 				b.setStateLocked(Open, now)
+				b.localLocked()
 			}
 		}
 	case HalfOpen:
@@ -452,10 +459,47 @@ func (b *Breaker) record(gen uint64, o Outcome) {
 			b.probeOK++
 			if b.probeOK >= b.s.HalfOpenRequests {
 				b.setStateLocked(Closed, now)
+				b.localLocked()
 			}
 		case Failure:
 			b.setStateLocked(Open, now)
+			b.localLocked()
 		}
+	}
+}
+
+// localLocked reports a transition this breaker's own outcomes caused.
+func (b *Breaker) localLocked() {
+	if b.s.OnLocalChange != nil {
+		b.s.OnLocalChange(b.name, b.state, b.openUntil)
+	}
+}
+
+// Eject applies another replica's ejection of the same deployment: it
+// stays out of rotation until until (a later local ejection may extend
+// it). An ejection already lasting longer is kept.
+func (b *Breaker) Eject(until time.Time) {
+	now := b.clk.Now()
+	if !until.After(now) {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == Open && !until.After(b.openUntil) {
+		return
+	}
+	b.setStateLocked(Open, now)
+	b.openUntil = until
+}
+
+// Reset applies another replica's recovery: the deployment served a
+// request there, so it is closed here too.
+func (b *Breaker) Reset() {
+	now := b.clk.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state != Closed {
+		b.setStateLocked(Closed, now)
 	}
 }
 

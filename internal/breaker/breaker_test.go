@@ -454,3 +454,31 @@ func BenchmarkAllowDoneClosedParallel(b *testing.B) {
 		}
 	})
 }
+
+func TestLocalChangesAndRemoteOnes(t *testing.T) {
+	type change struct {
+		to    State
+		until time.Time
+	}
+	var got []change
+	f := newFixture(Settings{Failures: 1, EjectionTime: time.Minute,
+		OnLocalChange: func(_ string, to State, until time.Time) { got = append(got, change{to, until}) }})
+	f.do(t, Failure) // local ejection: reported
+	f.clk.Advance(time.Minute)
+	f.do(t, Success) // local recovery: reported
+	f.Eject(t0.Add(3 * time.Minute))
+	f.wantAllowErr(t, ErrOpen)
+	if s := f.Snapshot(); !s.EjectedUntil.Equal(t0.Add(3 * time.Minute)) {
+		t.Errorf("remote ejection until %v, want +3m", s.EjectedUntil)
+	}
+	f.Eject(t0.Add(2 * time.Minute)) // shorter: kept as it was
+	if s := f.Snapshot(); !s.EjectedUntil.Equal(t0.Add(3 * time.Minute)) {
+		t.Errorf("a shorter remote ejection changed it to %v", s.EjectedUntil)
+	}
+	f.Reset()
+	f.wantAllowErr(t, nil)
+	want := []change{{Open, t0.Add(time.Minute)}, {Closed, t0.Add(time.Minute)}}
+	if len(got) != len(want) || got[0] != want[0] || got[1].to != Closed {
+		t.Errorf("local changes %v, want %v (remote ones not reported)", got, want)
+	}
+}

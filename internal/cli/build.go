@@ -13,11 +13,9 @@ import (
 	"github.com/llmgate/llmgate/internal/catalog"
 	"github.com/llmgate/llmgate/internal/clock"
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/fleet"
 	"github.com/llmgate/llmgate/internal/gateway"
 	"github.com/llmgate/llmgate/internal/provider"
-	"github.com/llmgate/llmgate/internal/provider/anthropic"
-	"github.com/llmgate/llmgate/internal/provider/gemini"
-	"github.com/llmgate/llmgate/internal/provider/openai"
 	"github.com/llmgate/llmgate/internal/retry"
 	"github.com/llmgate/llmgate/internal/server"
 	"github.com/llmgate/llmgate/internal/store"
@@ -35,24 +33,6 @@ func loadConfig(path string, getenv func(string) string) (*config.Config, error)
 	return config.Load(path, getenv)
 }
 
-// clientCodecs are the wire formats clients speak.
-func clientCodecs() map[provider.Format]provider.ClientCodec {
-	return map[provider.Format]provider.ClientCodec{
-		provider.FormatOpenAI:    openai.Client{},
-		provider.FormatAnthropic: anthropic.Client{},
-		provider.FormatGemini:    gemini.Client{},
-	}
-}
-
-// catalogModel describes an OpenAI-format upstream model from the catalog.
-func catalogModel(model string) (openai.ModelInfo, bool) {
-	m, ok := catalog.Lookup(model)
-	if !ok || m.Type != provider.FormatOpenAI {
-		return openai.ModelInfo{}, false
-	}
-	return openai.ModelInfo{MaxOutput: m.MaxOutput, Reasoning: m.Reasoning}, true
-}
-
 // buildUpstream makes the run-time provider for one configured provider.
 func buildUpstream(cfg *config.Config, name string, p *config.Provider) (*gateway.Upstream, error) {
 	u := &gateway.Upstream{
@@ -66,25 +46,12 @@ func buildUpstream(cfg *config.Config, name string, p *config.Provider) (*gatewa
 		Endpoint: provider.Endpoint{Provider: name, BaseURL: p.BaseURL, APIKey: p.APIKey, Header: headerOf(p.Headers)},
 	}
 	u.RequiresKey = gateway.RequiresKey(p.BaseURL)
-	switch u.Format {
-	case provider.FormatOpenAI:
-		u.Codec = openai.NewUpstream(openai.Options{
-			MaxTokensField: p.MaxTokensField,
-			StreamUsage:    p.StreamUsage == nil || *p.StreamUsage,
-			DeveloperRole:  u.Vendor == "openai",
-			Model:          catalogModel,
-		})
-		u.Pass = openai.Passthrough{}
-	case provider.FormatAnthropic:
-		u.Codec = anthropic.NewUpstream(anthropic.Options{})
-		u.Pass = anthropic.Passthrough{}
-	case provider.FormatGemini:
-		u.Codec = gemini.NewUpstream(gemini.Options{})
-		u.Pass = gemini.Passthrough{}
-	default:
+	u.Client = &http.Client{Transport: gateway.NewTransport(u.Timeouts)}
+	wf := wireFormats[u.Format]
+	if wf.upstream == nil {
 		return nil, fmt.Errorf("provider %s: unknown type %q", name, p.Type)
 	}
-	u.Client = &http.Client{Transport: gateway.NewTransport(u.Timeouts)}
+	wf.upstream(u, p)
 	return u, nil
 }
 
@@ -128,7 +95,7 @@ type parts struct {
 }
 
 // buildParts builds the router and gateway from cfg. rec may be nil.
-func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options) (*parts, error) {
+func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options, bus *fleet.Bus) (*parts, error) {
 	names := make([]string, 0, len(cfg.Providers))
 	for n := range cfg.Providers {
 		names = append(names, n)
@@ -155,7 +122,7 @@ func buildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options) 
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	router := gateway.NewRouter(gateway.RouterConfig{Upstreams: ups, Routes: routes, ContextFallback: ctxFall,
-		VendorForModel: catalog.VendorForModel, Setup: newSetup(cfg, clk, opts.Logger)})
+		VendorForModel: catalog.VendorForModel, Setup: newSetup(cfg, clk, opts.Logger, bus)})
 	res := cfg.Resilience
 	opts.Router = router
 	opts.Clients = clientCodecs()

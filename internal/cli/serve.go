@@ -13,8 +13,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/llmgate/llmgate/internal/admin"
+	"github.com/llmgate/llmgate/internal/clock"
 	"github.com/llmgate/llmgate/internal/config"
+	"github.com/llmgate/llmgate/internal/fleet"
 	"github.com/llmgate/llmgate/internal/gateway"
 	"github.com/llmgate/llmgate/internal/governance"
 	"github.com/llmgate/llmgate/internal/metrics"
@@ -116,6 +120,9 @@ type App struct {
 	Log     *reqlog.Log
 	Metrics *metrics.Registry
 
+	rdb *redis.Client // shared resilience state, when governance.redis is set
+	bus *fleet.Bus
+
 	parts      *parts
 	logger     *slog.Logger
 	store      store.Store
@@ -167,14 +174,26 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	a.Governor = gov
 	a.Metrics.Register(gov.Collector())
 	prices.OnUnpriced = gov.CountUnpriced
-	p, err := buildParts(cfg, rec, gateway.Options{Logger: logger, Admitter: gov, Pricer: prices,
-		OnAttempt: attemptObserver(cfg, a.Metrics)})
+	gopts := gateway.Options{Logger: logger, Admitter: gov, Pricer: prices, OnAttempt: attemptObserver(cfg, a.Metrics)}
+	if rc := cfg.Governance.Redis; rc.Addr != "" {
+		// Resilience state shared by every replica on this Redis.
+		a.rdb = fleet.Dial(rc)
+		a.bus = fleet.NewBus(a.rdb, rc.Prefix, logger)
+		gopts.Shared = fleet.NewReplay(a.rdb, rc.Prefix)
+	}
+	p, err := buildParts(cfg, rec, gopts, a.bus)
 	if err != nil {
 		gov.Close()
 		a.closeStore()
+		a.closeFleet()
 		return nil, err
 	}
 	a.parts, a.Gateway, a.Router = p, p.gateway, p.router
+	var fleetStatus func() any
+	if a.bus != nil {
+		a.bus.Start(applyRemote(func() *gateway.Router { return a.Router }, clock.Real{}))
+		fleetStatus = func() any { return a.bus.Status() }
+	}
 	a.Metrics.WatchBreakers(p.router)
 	sessions := ui.NewSessions(ui.SessionOptions{MasterKey: cfg.MasterKey})
 	a.Server = server.New(server.Options{
@@ -193,6 +212,7 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		Admin:        adminHandler(gov, a.store, a.Log, func() *gateway.Router { return a.Router }, logger),
 		UI:           ui.Handler(sessions),
 		Sessions:     sessions,
+		SharedState:  fleetStatus,
 	})
 	a.Handler = a.Server
 	wctx, stop := context.WithCancel(context.Background())
@@ -242,8 +262,18 @@ func (a *App) Close(ctx context.Context) {
 	a.stopWriter()
 	<-a.writerDone
 	a.closeStore()
+	a.closeFleet()
 	for _, u := range a.Router.Upstreams() {
 		u.Client.CloseIdleConnections()
+	}
+}
+
+func (a *App) closeFleet() {
+	if a.bus != nil {
+		a.bus.Close()
+	}
+	if a.rdb != nil {
+		_ = a.rdb.Close()
 	}
 }
 

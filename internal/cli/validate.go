@@ -39,7 +39,7 @@ every component without listening. Exit status: 0 valid, 1 invalid, 2 usage erro
 		}
 		return exitInvalid
 	}
-	parts, err := buildParts(cfg, nil, gateway.Options{})
+	parts, err := buildParts(cfg, nil, gateway.Options{}, nil)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "%s: %v\n", p, err)
 		return exitInvalid

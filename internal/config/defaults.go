@@ -144,6 +144,9 @@ func (c *Config) ApplyDefaults(getenv func(string) string) {
 			p.BaseURL = strings.TrimRight(p.BaseURL, "/")
 		}
 		setString(&p.MaxTokensField, defaultMaxTokensField(p.BaseURL))
+		if p.Type == "openai" {
+			setString(&p.API, DefaultAPI(p.BaseURL))
+		}
 		setBool(&p.StreamUsage, true)
 		setInt(&p.Weight, 1)
 		if p.Timeouts != nil {
@@ -162,6 +165,22 @@ func (c *Config) ApplyDefaults(getenv func(string) string) {
 	setString(&c.Governance.UnknownPrice, "record")
 	setInt(&c.Governance.KeyCacheTTL, DefaultKeyCacheTTL)
 	setString(&c.Governance.Redis.Prefix, DefaultRedisPrefix)
+}
+
+// The OpenAI APIs an openai-type provider may serve (Provider.API).
+const (
+	APIChatCompletions = "chat_completions"
+	APIResponses       = "responses"
+)
+
+// DefaultAPI is responses for OpenAI itself and chat_completions for every
+// other OpenAI-compatible server: most implement only chat completions,
+// and the gateway translates Responses requests for them.
+func DefaultAPI(baseURL string) string {
+	if u, err := url.Parse(baseURL); err == nil && strings.EqualFold(u.Hostname(), "api.openai.com") {
+		return APIResponses
+	}
+	return APIChatCompletions
 }
 
 // defaultMaxTokensField is max_completion_tokens for OpenAI itself and

@@ -107,7 +107,7 @@ modles: {}
 			want: []string{
 				`llmgate.yaml:4:5: providers.openai.baseurl: unknown key "baseurl"; did you mean base_url?`,
 				`llmgate.yaml:5:5: providers.openai.apiKey: unknown key "apiKey"; did you mean api_key?`,
-				`llmgate.yaml:6:5: providers.openai.colour: unknown key "colour"; known keys are type, base_url, api_key, headers, models, prefixes, max_tokens_field, stream_usage, timeouts, breaker, rpm, tpm, weight`,
+				`llmgate.yaml:6:5: providers.openai.colour: unknown key "colour"; known keys are type, base_url, api_key, headers, models, prefixes, api, max_tokens_field, stream_usage, timeouts, breaker, rpm, tpm, weight`,
 				`llmgate.yaml:7:1: modles: unknown key "modles"; did you mean models?`,
 			},
 		},
@@ -181,6 +181,19 @@ models:
 			want: []string{
 				`llmgate.yaml:3:3: providers.openai: duplicate key "openai" (first at line 2); remove one`,
 				`llmgate.yaml:7:5: models.m.route: duplicate key "route" (first at line 6); remove one`,
+			},
+		},
+		{
+			name: "api values and types",
+			yaml: `providers:
+  openai: {type: openai, api: response}
+  an: {type: anthropic, api: responses}
+models:
+  m: {route: [openai/gpt-4o]}
+`,
+			want: []string{
+				`llmgate.yaml:2:31: providers.openai.api: unknown API "response" (want chat_completions or responses: responses only if the server implements POST /responses)`,
+				`llmgate.yaml:3:30: providers.an.api: api applies only to type: openai providers; a provider of type anthropic speaks its own API: remove it`,
 			},
 		},
 		{
@@ -444,6 +457,9 @@ models:
 		{"vendor name with another type uses the type's url", c.Providers["mistral"].BaseURL, "https://api.anthropic.com"},
 		{"openai max tokens field", c.Providers["openai"].MaxTokensField, "max_completion_tokens"},
 		{"deepseek max tokens field", c.Providers["deepseek"].MaxTokensField, "max_tokens"},
+		{"openai serves the Responses API", c.Providers["openai"].API, "responses"},
+		{"deepseek is chat-completions only", c.Providers["deepseek"].API, "chat_completions"},
+		{"anthropic has no api", c.Providers["claude"].API, ""},
 		{"stream usage", *c.Providers["openai"].StreamUsage, true},
 		{"weight", c.Providers["openai"].Weight, 1},
 		{"provider timeout override kept", c.Providers["claude"].Timeouts.Connect, time.Second},

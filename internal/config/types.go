@@ -118,6 +118,15 @@ type Provider struct {
 	// Prefixes routes bare model names starting with any of these to this
 	// provider (e.g. ["llama", "qwen"] for a local Ollama).
 	Prefixes []string `yaml:"prefixes"`
+	// API is which OpenAI API an openai-type provider serves:
+	// "chat_completions" (only /chat/completions; Responses API requests are
+	// translated to it) or "responses" (also /responses, to which Responses
+	// requests are forwarded untouched). Default: responses for
+	// api.openai.com, chat_completions for every other base URL (DeepSeek,
+	// Mistral, Groq, OpenRouter, Ollama, vLLM and custom servers), because a
+	// translated request works everywhere and a forwarded one only where
+	// the server implements the Responses API. Only for type openai.
+	API string `yaml:"api"`
 	// MaxTokensField is the field an openai-type upstream reads for the
 	// output cap when translating: max_completion_tokens (OpenAI) or
 	// max_tokens (DeepSeek, Mistral, most others). Default by vendor.

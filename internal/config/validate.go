@@ -228,6 +228,14 @@ func validateProvider(v *validator, name string, p *Provider) {
 			v.add(indexPath(path+".prefixes", i), "empty prefix would match every model; remove it")
 		}
 	}
+	switch {
+	case p.API == "" || p.API == APIChatCompletions || p.API == APIResponses:
+		if p.API != "" && typeOK && p.Type != "openai" {
+			v.add(path+".api", "api applies only to type: openai providers; a provider of type %s speaks its own API: remove it", p.Type)
+		}
+	default:
+		v.add(path+".api", "unknown API %q (want chat_completions or responses: responses only if the server implements POST /responses)", p.API)
+	}
 	switch p.MaxTokensField {
 	case "max_tokens", "max_completion_tokens":
 	default:

@@ -381,9 +381,6 @@ func TestCodexCLI(t *testing.T) {
 	for _, up := range formats {
 		model := modelFor[up]
 		t.Run(model+"_via_"+up, func(t *testing.T) {
-			if up != fmtOpenAI {
-				requireResponsesTranslation(t, model, up)
-			}
 			t.Run("plain", func(t *testing.T) {
 				g := agentGate(t)
 				prompt := "Say hello in one word."
@@ -416,21 +413,6 @@ func TestCodexCLI(t *testing.T) {
 				checkCodexUpstream(t, g, up, true)
 			})
 		})
-	}
-}
-
-// requireResponsesTranslation skips when the gateway does not yet
-// translate /v1/responses to an upstream of format up.
-//
-// DEPENDS ON the responses branch: remove this guard once it is merged.
-func requireResponsesTranslation(t *testing.T, model, up string) {
-	t.Helper()
-	g := newGate(t, gateOptions{})
-	resp, body := g.post(t, "/v1/responses", headersFor(fmtOpenAI),
-		[]byte(`{"model":"`+model+`","input":"hi","stream":false}`))
-	if resp.StatusCode >= 400 && resp.StatusCode < 500 {
-		t.Skipf("DEPENDS ON the responses branch: the gateway answers %d to /v1/responses for a %s upstream (%.200s); remove this skip after merging it",
-			resp.StatusCode, up, body)
 	}
 }
 

@@ -71,7 +71,8 @@ type gateOptions struct {
 	Resilience string
 	// Models is added under models: (two-space indented lines).
 	Models string
-	// Providers is added under providers: (two-space indented lines).
+	// Providers is added under providers: (two-space indented lines);
+	// {openai}, {anthropic} and {gemini} stand for the mocks' URLs.
 	Providers string
 	// Logger receives the gateway's log; nil discards it.
 	Logger *slog.Logger
@@ -155,7 +156,8 @@ models:
   %s: {route: [an/%s]}
   %s: {route: [ge/%s]}
 %s
-%s`, t.TempDir(), attempts, o.Resilience, g.Up[fmtOpenAI].URL+"/v1", g.Up[fmtAnthropic].URL, g.Up[fmtGemini].URL, o.Providers,
+%s`, t.TempDir(), attempts, o.Resilience, g.Up[fmtOpenAI].URL+"/v1", g.Up[fmtAnthropic].URL, g.Up[fmtGemini].URL,
+		strings.NewReplacer("{openai}", g.Up[fmtOpenAI].URL, "{anthropic}", g.Up[fmtAnthropic].URL, "{gemini}", g.Up[fmtGemini].URL).Replace(o.Providers),
 		modelOA, upOA, modelAN, upAN, modelGE, upGE, o.Models, o.YAML)
 	cfg, err := config.Parse("e2e.yaml", []byte(yaml), func(string) string { return "" })
 	if err != nil {

@@ -30,7 +30,7 @@ var errLocal = errors.New("the gateway host is out of resources")
 // response. It returns nil on success; an error after the response was
 // committed has already been reported to the client in-stream.
 func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchange, d *Deployment) *provider.Error {
-	u, c := d.Upstream, x.c
+	u, c := d.Upstream.For(x.c.Format), x.c
 	x.usage, x.estimated, x.ttft = provider.Usage{}, false, 0
 	x.text.Reset()
 	tm := u.Timeouts
@@ -40,7 +40,7 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 	ep := u.Endpoint
 	ownKey := ep.APIKey != ""
 	if !ownKey {
-		if c.ClientKey != "" && c.Format == u.Format {
+		if c.ClientKey != "" && provider.SameCredentials(c.Format, u.Format) {
 			ep.APIKey = c.ClientKey
 		} else if u.RequiresKey {
 			return &provider.Error{Kind: provider.KindAuth, Message: u.KeyHint()}
@@ -62,6 +62,10 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 	switch {
 	case trimmed != nil:
 		passthrough = false
+		if perr := trimmed.Portable(u.Format); perr != nil && u.Format != c.Format {
+			perr.Cause = errUnservable
+			return perr
+		}
 		body, err = u.Codec.EncodeRequest(trimmed, d.Model)
 	case c.Op != provider.OpChat:
 		if u.Format != c.Format {
@@ -268,7 +272,7 @@ func isTimeout(err error) bool {
 }
 
 func rewriteModel(body []byte, f provider.Format, model string) ([]byte, error) {
-	if f == provider.FormatGemini {
+	if provider.SpecOf(f).ModelInURL {
 		return body, nil
 	}
 	v, ok, err := jsonscan.Get(body, "model")

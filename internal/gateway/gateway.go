@@ -112,6 +112,9 @@ type Options struct {
 	IdempotencyTTL time.Duration
 	// StaleTTL keeps answers for stale-if-error. Default 1h.
 	StaleTTL time.Duration
+	// Shared keeps Idempotency-Key and stale-if-error answers where every
+	// replica finds them; nil keeps them in this process only.
+	Shared SharedAnswers
 	// Admitter enforces limits and budgets; nil admits everything.
 	Admitter Admitter
 	// Pricer prices each request's usage for the ledger; nil records no cost.
@@ -238,7 +241,7 @@ func (x *exchange) canonical() (*provider.Request, error) {
 	if x.req == nil && x.reqErr == nil {
 		x.req, x.reqErr = x.cc.DecodeRequest(x.c.Body)
 		if x.req != nil {
-			if x.c.Format == provider.FormatGemini { // model and stream come from the URL
+			if provider.SpecOf(x.c.Format).ModelInURL { // model and stream come from the URL
 				x.req.Model, x.req.Stream = x.c.Model, x.c.Stream
 			}
 		}
@@ -279,6 +282,24 @@ func (g *Gateway) Handle(w http.ResponseWriter, r *http.Request, c *Call) *provi
 			x.status = provider.KindCanceled.Status() // the client left while waiting
 			return nil
 		}
+		var release func(*saved)
+		if g.opts.Shared != nil {
+			// Owner here; across the fleet another replica may be first.
+			var resp *saved
+			var conflict bool
+			resp, conflict, release = g.claimShared(r.Context(), key, sha256.Sum256(c.Body))
+			switch {
+			case conflict:
+				g.idem.finish(key, nil)
+				return g.fail(w, x, &provider.Error{Kind: provider.KindBadRequest, Param: "Idempotency-Key",
+					Message: fmt.Sprintf("Idempotency-Key %q was already used with a different request body: use a new key for a new request", ik)})
+			case resp != nil:
+				g.idem.finish(key, resp)
+				x.replayed, x.status = true, resp.status
+				resp.writeTo(w, map[string]string{"X-Llmgate-Idempotent-Replay": "true"})
+				return nil
+			}
+		}
 		cw := &capture{ResponseWriter: w}
 		w = cw
 		defer func() {
@@ -287,6 +308,9 @@ func (g *Gateway) Handle(w http.ResponseWriter, r *http.Request, c *Call) *provi
 				s = nil
 			}
 			g.idem.finish(key, s)
+			if release != nil {
+				release(s)
+			}
 		}()
 	}
 	if g.opts.Admitter != nil {
@@ -318,14 +342,14 @@ func (g *Gateway) Handle(w http.ResponseWriter, r *http.Request, c *Call) *provi
 	perr := g.run(ctx, w, x, chain)
 	if perr == nil && staleCW != nil {
 		if s, ok := staleCW.result(); ok {
-			g.stale.store(staleKey, s)
+			g.storeStale(staleKey, s)
 		}
 	}
 	if perr == nil || x.committed {
 		return nil
 	}
 	if staleCW != nil && r.Context().Err() == nil {
-		if s, ok := g.stale.get(staleKey); ok {
+		if s, ok := g.getStale(r.Context(), staleKey); ok {
 			x.err, x.status, x.replayed = perr, s.status, true
 			s.writeTo(w, map[string]string{"X-Llmgate-Stale": "true", "X-Request-Id": c.RequestID, "Request-Id": c.RequestID})
 			return nil

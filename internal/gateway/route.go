@@ -97,6 +97,17 @@ func (r *Router) deployment(u *Upstream, model string) *Deployment {
 	return d
 }
 
+// Deployment returns the deployment called name (provider/model), made
+// on first use; nil when the provider is not configured.
+func (r *Router) Deployment(name string) *Deployment {
+	p, m, ok := strings.Cut(name, "/")
+	u := r.upstreams[p]
+	if !ok || u == nil || m == "" {
+		return nil
+	}
+	return r.deployment(u, m)
+}
+
 // Deployments returns every deployment used so far, sorted by name.
 func (r *Router) Deployments() []*Deployment {
 	r.mu.Lock()

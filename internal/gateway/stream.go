@@ -97,7 +97,7 @@ func (g *Gateway) commitStream(w http.ResponseWriter, x *exchange, d *Deployment
 // are held back so that a failure there can still be retried elsewhere.
 func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 	x *exchange, d *Deployment, resp *http.Response, wantsUsage bool, wd *watchdog) *provider.Error {
-	u := d.Upstream
+	u := d.Upstream.For(x.c.Format)
 	cs := newClientStream(w, x.c.Format)
 	defer cs.stop()
 	rd := sse.NewReader(&beforeRead{resp.Body, cs.flush})
@@ -132,7 +132,7 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 	for {
 		ev, err = rd.Next()
 		if err != nil {
-			if errors.Is(err, io.EOF) && (sawDone || u.Format == provider.FormatGemini) {
+			if errors.Is(err, io.EOF) && (sawDone || provider.SpecOf(u.Format).EndsAtEOF) {
 				if !x.committed {
 					flushPending()
 				}
@@ -204,14 +204,7 @@ type clientStream struct {
 }
 
 func newClientStream(w http.ResponseWriter, f provider.Format) *clientStream {
-	cs := &clientStream{rc: http.NewResponseController(w), w: w}
-	switch f {
-	case provider.FormatOpenAI:
-		cs.ping = []byte(": keep-alive\n\n")
-	case provider.FormatAnthropic:
-		cs.ping = []byte("event: ping\ndata: {\"type\": \"ping\"}\n\n")
-	}
-	return cs
+	return &clientStream{rc: http.NewResponseController(w), w: w, ping: provider.SpecOf(f).Ping}
 }
 
 func (s *clientStream) Write(p []byte) (int, error) {
@@ -303,7 +296,7 @@ func (s *switchWriter) Write(p []byte) (int, error) {
 // re-encodes them in the client's format.
 func (g *Gateway) pumpTranslated(ctx context.Context, w http.ResponseWriter,
 	x *exchange, d *Deployment, resp *http.Response, wd *watchdog) *provider.Error {
-	u := d.Upstream
+	u := d.Upstream.For(x.c.Format)
 	req, err := x.canonical()
 	if err != nil {
 		return provider.AsError(err)

@@ -60,7 +60,7 @@ func (g *Gateway) writeUnary(ctx context.Context, w http.ResponseWriter, x *exch
 	if perr := g.readBody(ctx, resp, buf, wd); perr != nil {
 		return perr
 	}
-	u := d.Upstream
+	u := d.Upstream.For(x.c.Format)
 	var out []byte
 	if passthrough {
 		out = buf.Bytes()
@@ -82,7 +82,7 @@ func (g *Gateway) writeUnary(ctx context.Context, w http.ResponseWriter, x *exch
 		if g.opts.StoreContent {
 			x.text.WriteString(r.Text())
 		}
-		if out, err = x.cc.EncodeResponse(r); err != nil {
+		if out, err = encodeResponse(x, r); err != nil {
 			return provider.AsError(err)
 		}
 	}

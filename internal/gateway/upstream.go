@@ -37,7 +37,31 @@ type Upstream struct {
 	// Weight is the provider's share in weighted pools (default 1).
 	Weight int
 
+	// Also holds the other wire formats this provider speaks natively, as
+	// the same provider with that format's codecs: an OpenAI provider with
+	// api: responses also serves the Responses API, so Responses clients
+	// are passed through to it rather than translated. Nil: only Format.
+	Also map[provider.Format]*Upstream
+
 	health health
+}
+
+// For returns the provider as it serves clients of format f: its sibling
+// in Also when it speaks f natively, else itself (which then translates
+// unless f is its Format). The sibling shares the provider's name,
+// endpoint and HTTP client; health and breakers stay with u.
+func (u *Upstream) For(f provider.Format) *Upstream {
+	if a := u.Also[f]; a != nil {
+		return a
+	}
+	return u
+}
+
+// WithFormat returns a sibling of u speaking format f with the given
+// codecs, for Also.
+func (u *Upstream) WithFormat(f provider.Format, codec provider.UpstreamCodec, pass provider.Passthrough) *Upstream {
+	return &Upstream{Name: u.Name, Vendor: u.Vendor, Format: f, Endpoint: u.Endpoint, Codec: codec, Pass: pass,
+		Client: u.Client, RequiresKey: u.RequiresKey, Models: u.Models, Prefixes: u.Prefixes, Timeouts: u.Timeouts, Weight: u.Weight}
 }
 
 // HasKey reports whether the gateway holds a key for this provider.

@@ -71,6 +71,13 @@ type ClientCodec interface {
 	StatusFor(e *Error) int
 }
 
+// RequestEchoer is a ClientCodec whose complete responses repeat request
+// settings (the Responses API echoes tools, tool_choice, temperature, ...).
+// The pipeline uses it, when implemented, instead of EncodeResponse.
+type RequestEchoer interface {
+	EncodeResponseFor(resp *Response, req *Request) ([]byte, error)
+}
+
 // UpstreamCodec is a wire format as spoken by upstream providers.
 // Implementations are stateless and safe for concurrent use.
 type UpstreamCodec interface {

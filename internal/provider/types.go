@@ -20,6 +20,10 @@ const (
 	FormatOpenAI    Format = "openai"
 	FormatAnthropic Format = "anthropic"
 	FormatGemini    Format = "gemini"
+	// FormatResponses is the OpenAI Responses API (POST /v1/responses).
+	// Clients speak it; an OpenAI provider with api: responses speaks it
+	// upstream too.
+	FormatResponses Format = "responses"
 )
 
 // Role is the author of a canonical message. The system prompt is not a
@@ -96,6 +100,12 @@ type Request struct {
 	// carry (context_management, cache_control, server tools, ...), for a
 	// debug log when the request is translated; nil when nothing was.
 	Dropped []string
+	// Untranslatable, when set, says why only an upstream speaking the
+	// client's own format can serve the request (a Responses
+	// previous_response_id, or a tool OpenAI's servers run). Decoders set it
+	// instead of failing, so that passthrough still works; Portable returns
+	// it before any translation.
+	Untranslatable *Error
 }
 
 // Drop records that the decoder dropped what, once per name.
@@ -161,6 +171,10 @@ const FileIDScheme = "openai-file:"
 // OpenAI file_id reference or audio input can only go to OpenAI-format
 // upstreams. The error is a KindBadRequest saying what to change.
 func (r *Request) Portable(f Format) *Error {
+	if r.Untranslatable != nil {
+		e := *r.Untranslatable
+		return &e
+	}
 	if f == FormatOpenAI {
 		return nil
 	}
@@ -216,6 +230,9 @@ type Tool struct {
 	Description string
 	// Parameters is a JSON Schema object; never nil after decoding.
 	Parameters json.RawMessage
+	// Namespace is the Responses tool namespace the function came from
+	// (Codex's multi_agent_v1); other formats have none and ignore it.
+	Namespace string
 }
 
 // ToolChoiceMode says whether and how the model must call tools.

@@ -234,6 +234,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 	}
 	resp := map[string]any{"status": worst, "providers": providers, "details": details}
+	if s.o.SharedState != nil {
+		resp["shared_state"] = s.o.SharedState()
+	}
 	if len(routesDown) > 0 {
 		resp["unroutable"] = routesDown
 	}

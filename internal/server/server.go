@@ -73,7 +73,10 @@ type Options struct {
 	// CSRF token) wherever the master key is asked for outside the client
 	// API: /admin/, /logs. Nil accepts only the key.
 	Sessions interface{ Authorized(r *http.Request) bool }
-	Version  string
+	// SharedState reports the resilience state shared between replicas
+	// (GET /health "shared_state"); nil when there is none.
+	SharedState func() any
+	Version     string
 }
 
 // Server is llmgate's http.Handler. It is safe for concurrent use.
@@ -108,7 +111,8 @@ func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("/v1/chat/completions", s.api(provider.FormatOpenAI, http.MethodPost, s.chat(provider.FormatOpenAI, provider.OpChat)))
 	m.HandleFunc("/v1/embeddings", s.api(provider.FormatOpenAI, http.MethodPost, s.chat(provider.FormatOpenAI, provider.OpEmbeddings)))
-	m.HandleFunc("/v1/responses", s.api(provider.FormatOpenAI, http.MethodPost, s.chat(provider.FormatOpenAI, provider.OpResponses)))
+	m.HandleFunc("/v1/responses", s.api(provider.FormatResponses, http.MethodPost, s.chat(provider.FormatResponses, provider.OpChat)))
+	m.HandleFunc("/v1/responses/{rest...}", s.statefulResponses)
 	m.HandleFunc("/v1/messages", s.api(provider.FormatAnthropic, http.MethodPost, s.chat(provider.FormatAnthropic, provider.OpChat)))
 	m.HandleFunc("/v1/messages/count_tokens", s.api(provider.FormatAnthropic, http.MethodPost, s.countTokens(provider.FormatAnthropic)))
 	m.HandleFunc("/v1beta/models/{modelAction}", s.api(provider.FormatGemini, http.MethodPost, s.gemini))
@@ -417,6 +421,15 @@ func (s *Server) gemini(w http.ResponseWriter, r *http.Request, who *caller) {
 		return
 	}
 	s.serve(w, r, c)
+}
+
+// statefulResponses answers the Responses API endpoints besides POST
+// /v1/responses (GET or DELETE /v1/responses/{id}, /input_items, /cancel,
+// /compact, ...), which need stored responses: llmgate keeps none.
+func (s *Server) statefulResponses(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, provider.FormatResponses, newRequestID(), &provider.Error{Kind: provider.KindNotFound,
+		Message: fmt.Sprintf("%s %s is not served: llmgate does not store responses and serves only POST /v1/responses; "+
+			"send the whole conversation in input (store: false)", r.Method, r.URL.Path)})
 }
 
 func (s *Server) root(w http.ResponseWriter, r *http.Request) {
