@@ -15,6 +15,8 @@
 //	GET    /admin/teams/{name}       one team, with its spend
 //	PATCH  /admin/teams/{name}       change some fields (governance.TeamPatch)
 //	GET    /admin/usage              spend and tokens (?group_by=key|team|model|provider|day&since=&until=&key=&team=)
+//	GET    /admin/stats              request rate, errors, latency, tokens and spend over time from the request log (?window=1h&step=1m)
+//	GET    /admin/routes             providers' health, routes' chains, deployments' breaker state and next probe
 //
 // Errors are {"error": {"type", "message", "field"}} with 400 (invalid
 // input), 404, 409 (exists), 503 (no store) or 500.
@@ -32,6 +34,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmgate/llmgate/internal/gateway"
 	"github.com/llmgate/llmgate/internal/governance"
 	"github.com/llmgate/llmgate/internal/store"
 )
@@ -60,7 +63,12 @@ type Options struct {
 	Keys  KeyManager
 	Teams TeamManager
 	// Usage answers /admin/usage; nil answers 503.
-	Usage  store.UsageReporter
+	Usage store.UsageReporter
+	// Log answers /admin/stats; nil answers 503.
+	Log LogReader
+	// Router returns the router /admin/routes describes (a function, so a
+	// reloaded router is seen); nil answers 503.
+	Router func() *gateway.Router
 	Logger *slog.Logger
 	// Now is the clock for relative times in usage queries; default time.Now.
 	Now func() time.Time
@@ -91,6 +99,8 @@ func New(o Options) http.Handler {
 	m.HandleFunc("GET /admin/teams/{name}", h.getTeam)
 	m.HandleFunc("PATCH /admin/teams/{name}", h.patchTeam)
 	m.HandleFunc("GET /admin/usage", h.usage)
+	m.HandleFunc("GET /admin/stats", h.stats)
+	m.HandleFunc("GET /admin/routes", h.routes)
 	m.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		// A known path asked with another method: 405 with Allow.
 		var allow []string

@@ -32,6 +32,7 @@ import (
 	"github.com/llmgate/llmgate/internal/store"
 	"github.com/llmgate/llmgate/internal/telemetry"
 	"github.com/llmgate/llmgate/internal/tokens"
+	"github.com/llmgate/llmgate/internal/ui"
 )
 
 type serveFlags struct {
@@ -250,6 +251,7 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	a.live.Store(p)
 	a.Metrics.SetModels(modelNames(cfg))
 	a.Metrics.WatchBreakers(func() *gateway.Router { return a.live.Load().router })
+	sessions := ui.NewSessions(ui.SessionOptions{MasterKey: cfg.MasterKey})
 	a.Server = server.New(server.Options{
 		Gateway:        p.gateway,
 		Logger:         logger,
@@ -264,7 +266,9 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		Recorder:       rec,
 		Version:        Version,
 		Auth:           gov,
-		Admin:          adminHandler(gov, a.store, logger),
+		Admin:          adminHandler(gov, a.store, a.Log, func() *gateway.Router { return a.live.Load().router }, logger),
+		UI:             ui.Handler(sessions),
+		Sessions:       sessions,
 		Reload:         a.Reload,
 		ConfigStatus:   a.configStatus,
 		SharedState:    fleetStatus,
@@ -299,9 +303,9 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 }
 
 // adminHandler serves /admin/: keys and teams through gov, usage from st
-// when it can report it.
-func adminHandler(gov *governance.Governor, st store.Store, logger *slog.Logger) http.Handler {
-	o := admin.Options{Keys: gov, Teams: gov, Logger: logger}
+// when it can report it, stats from the request log, routes from router.
+func adminHandler(gov *governance.Governor, st store.Store, log admin.LogReader, router func() *gateway.Router, logger *slog.Logger) http.Handler {
+	o := admin.Options{Keys: gov, Teams: gov, Log: log, Router: router, Logger: logger}
 	if u, ok := st.(store.UsageReporter); ok {
 		o.Usage = u
 	}
@@ -410,6 +414,11 @@ func banner(w io.Writer, cfg *config.Config, p *parts, addr, where string) {
 	fmt.Fprintf(w, "  OpenAI SDK:     base_url=%s/v1\n", base)
 	fmt.Fprintf(w, "  Anthropic SDK:  base_url=%s   (Claude Code: ANTHROPIC_BASE_URL=%s)\n", base, base)
 	fmt.Fprintf(w, "  Gemini SDK:     base_url=%s\n", base)
+	if cfg.MasterKey != "" {
+		fmt.Fprintf(w, "  dashboard:      %s/ui/ (log in with the master key)\n", base)
+	} else {
+		fmt.Fprintf(w, "  dashboard:      %s/ui/ (disabled until LLMGATE_MASTER_KEY is set)\n", base)
+	}
 	for _, u := range p.router.Upstreams() {
 		key := "key configured"
 		switch {

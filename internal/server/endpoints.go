@@ -2,12 +2,14 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/llmgate/llmgate/internal/admin"
 	"github.com/llmgate/llmgate/internal/gateway"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/store"
@@ -231,7 +233,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	case worst == gateway.Healthy:
 		worst = "healthy"
 	}
-	if s.o.ProtectMetrics && !s.isMasterKey(credential(r)) {
+	if s.o.ProtectMetrics && !s.isMaster(r) {
 		// Beyond loopback, who failed and why is for the operator; load
 		// balancers get the verdict (and /health/live, /health/ready).
 		writeJSON(w, status, map[string]any{"status": worst,
@@ -285,8 +287,12 @@ type logRecord struct {
 	InputTokens     int       `json:"input_tokens"`
 	OutputTokens    int       `json:"output_tokens"`
 	CachedTokens    int       `json:"cached_tokens,omitempty"`
+	ReasoningTokens int       `json:"reasoning_tokens,omitempty"`
 	TokensEstimated bool      `json:"tokens_estimated,omitempty"`
+	CostUSD         float64   `json:"cost_usd"`
+	Priced          bool      `json:"priced"`
 	KeyID           string    `json:"key_id,omitempty"`
+	Team            string    `json:"team,omitempty"`
 	Prompt          string    `json:"prompt,omitempty"`
 	Completion      string    `json:"completion,omitempty"`
 }
@@ -295,19 +301,34 @@ type logRecord struct {
 func LogRecord(r store.Record) any {
 	return logRecord{r.ID, r.Time, r.ClientFormat, r.Op, r.ModelAsked, r.Provider, r.ModelServed, r.Status,
 		r.ErrorKind, r.ErrorMessage, r.Attempts, r.Fallback, r.Stream, ms(r.Latency), ms(r.TTFT),
-		r.InputTokens, r.OutputTokens, r.CachedTokens, r.TokensEstimated, r.KeyID, r.Prompt, r.Completion}
+		r.InputTokens, r.OutputTokens, r.CachedTokens, r.ReasoningTokens, r.TokensEstimated, r.CostUSD, r.Priced,
+		r.KeyID, r.Team, r.Prompt, r.Completion}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// logs answers GET /logs?limit=&provider=&status=&model=.
+// logs answers GET /logs?limit=&provider=&status=&model=&key=&team=&since=&until=
+// (since and until: RFC 3339, a day, or a duration back from now like 1h).
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	if s.o.Logs == nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "the request log is disabled"})
 		return
 	}
 	q := r.URL.Query()
-	f := store.Filter{Limit: 100, Provider: q.Get("provider"), Model: q.Get("model"), Status: q.Get("status")}
+	f := store.Filter{Limit: 100, Provider: q.Get("provider"), Model: q.Get("model"), Status: q.Get("status"),
+		KeyID: q.Get("key"), Team: q.Get("team")}
+	now := time.Now()
+	for _, b := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		t, err := admin.ParseTime(q.Get(b.name), now)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": b.name + ": " + err.Error()})
+			return
+		}
+		*b.dst = t
+	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -321,6 +342,10 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	recs, err := s.o.Logs.Query(r.Context(), f)
+	if errors.Is(err, store.ErrInvalidQuery) {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": strings.TrimPrefix(err.Error(), "store: ")})
+		return
+	}
 	if err != nil {
 		s.log.Error("reading the request log", "err", err)
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "could not read the request log; see the gateway log"})

@@ -72,6 +72,12 @@ type Options struct {
 	Admin http.Handler
 	// Metrics serves GET /metrics when set.
 	Metrics http.Handler
+	// UI serves the dashboard at /ui/ when set.
+	UI http.Handler
+	// Sessions accepts a dashboard session (cookie plus, for writes, its
+	// CSRF token) wherever the master key is asked for outside the client
+	// API: /admin/, /logs. Nil accepts only the key.
+	Sessions interface{ Authorized(r *http.Request) bool }
 	// SharedState reports the resilience state shared between replicas
 	// (GET /health "shared_state"); nil when there is none.
 	SharedState func() any
@@ -195,6 +201,9 @@ func (s *Server) routes() {
 	if s.o.Reload != nil {
 		m.Handle("/admin/reload", s.masterOnly(http.HandlerFunc(s.reload)))
 	}
+	if s.o.UI != nil {
+		m.Handle("/ui/", s.o.UI)
+	}
 	m.HandleFunc("/{$}", s.root)
 	m.HandleFunc("/", s.notFound)
 }
@@ -242,6 +251,13 @@ func credential(r *http.Request) string {
 
 func (s *Server) isMasterKey(k string) bool {
 	return s.o.MasterKey != "" && subtle.ConstantTimeCompare([]byte(k), []byte(s.o.MasterKey)) == 1
+}
+
+// isMaster reports whether r acts with the master key's authority: it
+// carries the key, or a dashboard session (Options.Sessions) that may make
+// this request.
+func (s *Server) isMaster(r *http.Request) bool {
+	return s.isMasterKey(credential(r)) || (s.o.MasterKey != "" && s.o.Sessions != nil && s.o.Sessions.Authorized(r))
 }
 
 // caller is who sent an API request.
@@ -312,7 +328,7 @@ func (s *Server) plain(method string, h http.HandlerFunc) http.HandlerFunc {
 // loopback gateway, else they need the master key.
 func (s *Server) admin(method string, h http.HandlerFunc) http.HandlerFunc {
 	return s.plain(method, func(w http.ResponseWriter, r *http.Request) {
-		if (s.o.AuthRequired || s.o.MasterKey != "") && !s.isMasterKey(credential(r)) {
+		if (s.o.AuthRequired || s.o.MasterKey != "") && !s.isMaster(r) {
 			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]string{
 				"type": "authentication_error", "message": "this endpoint needs the gateway's master key (LLMGATE_MASTER_KEY) as Authorization: Bearer"}})
 			return
@@ -330,7 +346,7 @@ func (s *Server) masterOnly(h http.Handler) http.Handler {
 				"message": r.URL.Path + " is disabled: start llmgate with LLMGATE_MASTER_KEY (or master_key in the config) set"}})
 			return
 		}
-		if !s.isMasterKey(credential(r)) {
+		if !s.isMaster(r) {
 			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]string{"type": "authentication_error",
 				"message": r.URL.Path + " needs the master key as Authorization: Bearer <LLMGATE_MASTER_KEY>"}})
 			return
