@@ -214,7 +214,11 @@ func fillBreaker(b *Breaker, def Breaker) {
 	setInt(&b.MinRequests, def.MinRequests)
 	setInt(&b.Window, def.Window)
 	setInt(&b.EjectionTime, def.EjectionTime)
-	setInt(&b.MaxEjectionTime, def.MaxEjectionTime)
+	if b.MaxEjectionTime == 0 {
+		// A long first ejection (or the old recovery_timeout) sets the cap
+		// too, rather than contradicting the default one.
+		b.MaxEjectionTime = max(def.MaxEjectionTime, b.EjectionTime)
+	}
 	setInt(&b.HalfOpenRequests, def.HalfOpenRequests)
 }
 
