@@ -2,22 +2,18 @@ package e2e_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/llmgate/llmgate/internal/cli"
 	"github.com/llmgate/llmgate/internal/governance"
 	"github.com/llmgate/llmgate/internal/mock"
+	"github.com/llmgate/llmgate/internal/testenv"
 )
 
 // govRedis returns the address of the Redis the tests share (127.0.0.1:6379,
@@ -26,31 +22,7 @@ import (
 // CI or LLMGATE_REQUIRE_REDIS=1 is set.
 func govRedis(t *testing.T) (addr, prefix string) {
 	t.Helper()
-	addr = os.Getenv("LLMGATE_TEST_REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		_ = rdb.Close()
-		if os.Getenv("CI") != "" || os.Getenv("LLMGATE_REQUIRE_REDIS") == "1" {
-			t.Fatalf("Redis is required (CI or LLMGATE_REQUIRE_REDIS=1): %v", err)
-		}
-		t.Skipf("no Redis at %s (set LLMGATE_TEST_REDIS_ADDR): %v", addr, err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	prefix = "llmgate-e2e:" + hex.EncodeToString(b[:]) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if keys, _ := rdb.Keys(ctx, prefix+"*").Result(); len(keys) > 0 {
-			rdb.Del(ctx, keys...)
-		}
-		_ = rdb.Close()
-	})
-	return addr, prefix
+	return testenv.Redis(t, "llmgate-e2e")
 }
 
 // TestGovernanceRedisSharedRPM: two gateway replicas (each with its own

@@ -2,66 +2,29 @@ package fleet_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/llmgate/llmgate/internal/cli"
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/fleet"
 	"github.com/llmgate/llmgate/internal/mock"
+	"github.com/llmgate/llmgate/internal/testenv"
 )
-
-// testRedis returns the shared test Redis (127.0.0.1:6379 or
-// LLMGATE_TEST_REDIS_ADDR) and a key prefix of the test's own, deleted
-// after it. Without a Redis the test is skipped, or fails when CI or
-// LLMGATE_REQUIRE_REDIS=1 is set.
-func testRedis(t *testing.T) (addr, prefix string) {
-	t.Helper()
-	addr = os.Getenv("LLMGATE_TEST_REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		_ = rdb.Close()
-		if os.Getenv("CI") != "" || os.Getenv("LLMGATE_REQUIRE_REDIS") == "1" {
-			t.Fatalf("Redis is required (CI or LLMGATE_REQUIRE_REDIS=1): %v", err)
-		}
-		t.Skipf("no Redis at %s: %v", addr, err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	prefix = "llmgate-fleet-test:" + hex.EncodeToString(b[:]) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if keys, _ := rdb.Keys(ctx, prefix+"*").Result(); len(keys) > 0 {
-			rdb.Del(ctx, keys...)
-		}
-		_ = rdb.Close()
-	})
-	return addr, prefix
-}
 
 // replicas starts two gateways sharing one Redis, routing model "chat" to
 // p1 then p2 (two mocks), and returns their URLs and the mocks.
 func replicas(t *testing.T, p1, p2 mock.Options, extra string) (urls [2]string, mocks [2]*mock.Mock) {
 	t.Helper()
-	addr, prefix := testRedis(t)
+	addr, prefix := testenv.Redis(t, "llmgate-fleet-test")
 	var ups [2]string
 	for i, o := range []mock.Options{p1, p2} {
 		m := mock.New(o)
