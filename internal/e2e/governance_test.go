@@ -194,7 +194,13 @@ func TestGovernanceSpendMatchesUsage(t *testing.T) {
 					if want <= 0 {
 						t.Fatalf("usage %+v costs nothing", u)
 					}
+					// A stream's client can read its last byte before the
+					// gateway settles the reservation: wait for the settle.
 					info := g.key(t, k.ID)
+					for deadline := time.Now().Add(5 * time.Second); (info.Budget.ReservedUSD != 0 || info.Budget.SpentUSD == 0) && time.Now().Before(deadline); {
+						time.Sleep(10 * time.Millisecond)
+						info = g.key(t, k.ID)
+					}
 					if b := info.Budget; math.Abs(b.SpentUSD-want) > 1e-9 || b.ReservedUSD != 0 {
 						t.Errorf("key spend %v (reserved %v), want %v = %+v at %+v", b.SpentUSD, b.ReservedUSD, want, u, p)
 					}
