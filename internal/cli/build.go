@@ -174,6 +174,7 @@ func rebuildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options
 	opts.IdempotencyTTL = res.IdempotencyTTL
 	opts.MaxResponseBytes = res.MaxResponseBytes
 	opts.MaxStreamBytes = res.MaxStreamBytes
+	opts.StreamHold = res.StreamHold
 	opts.Timeouts = cfg.TimeoutsFor
 	opts.ContextWindow = func(model string) int {
 		if m, ok := catalog.Lookup(model); ok {

@@ -85,6 +85,7 @@ func DefaultResilience() Resilience {
 		IdempotencyTTL:   10 * time.Minute,
 		MaxResponseBytes: 16 << 20,
 		MaxStreamBytes:   64 << 20,
+		StreamHold:       time.Second,
 	}
 }
 
@@ -138,6 +139,7 @@ func (c *Config) ApplyDefaults(getenv func(string) string) {
 	setInt(&r.IdempotencyTTL, def.IdempotencyTTL)
 	setInt(&r.MaxResponseBytes, def.MaxResponseBytes)
 	setInt(&r.MaxStreamBytes, def.MaxStreamBytes)
+	setInt(&r.StreamHold, def.StreamHold)
 
 	for name, p := range c.Providers {
 		if p == nil {

@@ -228,6 +228,12 @@ type Resilience struct {
 	// max_tokens is also cut at 256 KiB + 1 KiB per token). Default
 	// 67108864 (64 MiB).
 	MaxStreamBytes int64 `yaml:"max_stream_bytes"`
+	// StreamHold bounds how long a stream's opening events are held back
+	// waiting for the first content event (while held, a failure can still
+	// be retried on another route); past it the stream is committed to the
+	// client without content. Default 1s; a negative value holds until
+	// content (as before this setting existed).
+	StreamHold time.Duration `yaml:"stream_hold"`
 }
 
 // Retry configures backoff.

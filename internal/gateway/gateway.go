@@ -108,6 +108,9 @@ type Options struct {
 	// a keep-alive is written (Anthropic ping events, OpenAI ": keep-alive"
 	// comments; none for Gemini). Default 15s; negative disables.
 	StreamPing time.Duration
+	// StreamHold bounds how long a stream is held back before its first
+	// content event (see stream.go); zero or negative holds until content.
+	StreamHold time.Duration
 	// IdempotencyTTL keeps Idempotency-Key answers. Default 10m.
 	IdempotencyTTL time.Duration
 	// StaleTTL keeps answers for stale-if-error. Default 1h.

@@ -79,6 +79,39 @@ func (w *watchdog) streamErr(parent context.Context, err error) *provider.Error 
 	return &provider.Error{Kind: provider.KindBadGateway, Message: "the upstream stream broke: " + err.Error(), Cause: err}
 }
 
+// holdTimer commits a held stream when the hold bound passes without
+// content. The pump holds mu while it handles an event and releases it
+// while it waits on the upstream, so the commit runs only between events.
+type holdTimer struct {
+	mu   sync.Mutex
+	t    *time.Timer
+	done bool // the pump returned; the timer must do nothing
+}
+
+// startHold arms commit after d (none when d <= 0). commit runs with mu held
+// and must check itself whether the stream is still uncommitted.
+func startHold(d time.Duration, commit func()) *holdTimer {
+	h := &holdTimer{}
+	if d > 0 {
+		h.t = time.AfterFunc(d, func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if !h.done {
+				commit()
+			}
+		})
+	}
+	return h
+}
+
+// end stops the timer; the pump calls it with mu held, before it returns.
+func (h *holdTimer) end() {
+	h.done = true
+	if h.t != nil {
+		h.t.Stop()
+	}
+}
+
 // commitStream sends the stream's response headers.
 func (g *Gateway) commitStream(w http.ResponseWriter, x *exchange, d *Deployment) {
 	h := w.Header()
@@ -115,6 +148,15 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 		pending = nil
 		cs.keepAlive(g.opts.StreamPing)
 	}
+	// Past the hold bound the opening events go out without content.
+	hold := startHold(g.opts.StreamHold, func() {
+		if !x.committed {
+			flushPending()
+			cs.flush()
+		}
+	})
+	hold.mu.Lock()
+	defer func() { hold.end(); hold.mu.Unlock() }()
 	// Whatever ends the stream (its end, a cut, an upstream error event, the
 	// client leaving), tokens the client received are counted.
 	defer func() {
@@ -130,7 +172,9 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 		}
 	}()
 	for {
+		hold.mu.Unlock()
 		ev, err = rd.Next()
+		hold.mu.Lock()
 		if err != nil {
 			if errors.Is(err, io.EOF) && (sawDone || provider.SpecOf(u.Format).EndsAtEOF) {
 				if !x.committed {
@@ -313,9 +357,19 @@ func (g *Gateway) pumpTranslated(ctx context.Context, w http.ResponseWriter,
 		sw.w = cs
 		cs.keepAlive(g.opts.StreamPing)
 	}
+	hold := startHold(g.opts.StreamHold, func() {
+		if !x.committed {
+			commit()
+			cs.flush()
+		}
+	})
+	hold.mu.Lock()
+	defer func() { hold.end(); hold.mu.Unlock() }()
 	var nPending int
 	for {
+		hold.mu.Unlock()
 		ev, err := dec.Next()
+		hold.mu.Lock()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				if x.usage.IsZero() || x.usage.OutputTokens == 0 {

@@ -33,6 +33,7 @@ type streamDecoder struct {
 	started  bool
 	finished bool        // a finish_reason was seen
 	calls    []toolState // canonical tool index -> upstream identity
+	chunk    chunkView   // the chunk being read, reused
 }
 
 // toolState identifies an open tool call by the upstream's index and id.
@@ -74,13 +75,17 @@ func (d *streamDecoder) read() error {
 	if string(ev.Name) == "error" {
 		return streamError(data)
 	}
-	var w wireChunk
-	if err := json.Unmarshal(data, &w); err != nil {
-		return &provider.Error{Kind: provider.KindBadGateway, Format: provider.FormatOpenAI, UpstreamStatus: http.StatusOK,
-			Message: "upstream sent a stream chunk that is not valid JSON", Cause: err}
-	}
-	if hasValue(w.Error) {
-		return streamError(data)
+	c := &d.chunk
+	if !scanChunk(data, c) {
+		var w wireChunk
+		if err := json.Unmarshal(data, &w); err != nil {
+			return &provider.Error{Kind: provider.KindBadGateway, Format: provider.FormatOpenAI, UpstreamStatus: http.StatusOK,
+				Message: "upstream sent a stream chunk that is not valid JSON", Cause: err}
+		}
+		if hasValue(w.Error) {
+			return streamError(data)
+		}
+		c.fromWire(&w)
 	}
 	if !d.started {
 		d.started = true
@@ -97,32 +102,29 @@ func (d *streamDecoder) read() error {
 		d.push(start)
 	}
 	var stop *provider.Event
-	if c := w.choice(); c != nil {
-		delta := &c.Delta
-		if r := delta.reasoning(); r != "" {
+	if c.hasChoice {
+		if r := c.reasoningText(); r != "" {
 			d.push(provider.Event{Type: provider.EventThinking, Text: r})
 		}
-		if delta.Content.Thinking != "" {
-			d.push(provider.Event{Type: provider.EventThinking, Text: delta.Content.Thinking})
+		if c.thinking != "" {
+			d.push(provider.Event{Type: provider.EventThinking, Text: c.thinking})
 		}
-		if delta.Content.Text != "" {
-			d.push(provider.Event{Type: provider.EventText, Text: delta.Content.Text})
+		if c.text != "" {
+			d.push(provider.Event{Type: provider.EventText, Text: c.text})
 		}
-		if delta.Refusal != nil && *delta.Refusal != "" {
-			d.push(provider.Event{Type: provider.EventText, Text: *delta.Refusal})
+		if c.refusal != "" {
+			d.push(provider.Event{Type: provider.EventText, Text: c.refusal})
 		}
-		for i := range delta.ToolCalls {
-			d.toolDelta(&delta.ToolCalls[i], i)
+		for i := range c.tools {
+			d.toolDelta(&c.tools[i])
 		}
-		if c.FinishReason != nil && *c.FinishReason != "" && !d.finished {
+		if c.hasFinish && c.finish != "" && !d.finished {
 			d.finished = true
-			stop = &provider.Event{Type: provider.EventStop, StopReason: stopReason(*c.FinishReason, len(d.calls) > 0)}
+			stop = &provider.Event{Type: provider.EventStop, StopReason: stopReason(c.finish, len(d.calls) > 0)}
 		}
 	}
-	if wu := w.usage(); wu != nil {
-		if u := wu.usage(); !u.IsZero() {
-			d.push(provider.Event{Type: provider.EventUsage, Usage: u})
-		}
+	if u, ok := c.usageEvent(); ok && !u.IsZero() {
+		d.push(provider.Event{Type: provider.EventUsage, Usage: u})
 	}
 	if stop != nil {
 		d.push(*stop)
@@ -134,11 +136,8 @@ func (d *streamDecoder) read() error {
 // call first appears, then EventToolArgs for its argument text. A delta
 // carrying a new id on an index already in use (Ollama numbers each complete
 // call 0) opens a new call.
-func (d *streamDecoder) toolDelta(td *wireToolDelta, pos int) {
-	up := pos
-	if td.Index != nil {
-		up = *td.Index
-	}
+func (d *streamDecoder) toolDelta(td *chunkTool) {
+	up := td.up
 	ci := -1
 	for i := len(d.calls) - 1; i >= 0; i-- {
 		if d.calls[i].upIndex == up {
@@ -146,20 +145,20 @@ func (d *streamDecoder) toolDelta(td *wireToolDelta, pos int) {
 			break
 		}
 	}
-	if ci >= 0 && td.ID != "" && td.ID != d.calls[ci].id {
+	if ci >= 0 && td.id != "" && td.id != d.calls[ci].id {
 		ci = -1
 	}
 	if ci < 0 {
-		if td.ID == "" && td.Function.Name == "" && td.Function.Arguments == "" {
+		if td.id == "" && td.name == "" && td.args == "" {
 			return
 		}
 		ci = len(d.calls)
-		id := toolCallID(td.ID, ci)
+		id := toolCallID(td.id, ci)
 		d.calls = append(d.calls, toolState{upIndex: up, id: id})
-		d.push(provider.Event{Type: provider.EventToolCall, ToolIndex: ci, ToolID: id, ToolName: td.Function.Name})
+		d.push(provider.Event{Type: provider.EventToolCall, ToolIndex: ci, ToolID: id, ToolName: td.name})
 	}
-	if td.Function.Arguments != "" {
-		d.push(provider.Event{Type: provider.EventToolArgs, ToolIndex: ci, Text: string(td.Function.Arguments)})
+	if td.args != "" {
+		d.push(provider.Event{Type: provider.EventToolArgs, ToolIndex: ci, Text: td.args})
 	}
 }
 
