@@ -125,8 +125,9 @@ type Options struct {
 	// that survived. Only meaningful when Shared is false.
 	ChargesOnRecords bool
 	// RateLeaseTTL is how long a request in flight counts against its
-	// key's max_parallel in Redis (Config.Redis) when its replica never
-	// settles it. Default DefaultRateLeaseTTL.
+	// key's max_parallel in Redis (Config.Redis) after its replica last
+	// renewed it (Run renews every TTL/3 until Close). Default
+	// DefaultRateLeaseTTL.
 	RateLeaseTTL time.Duration
 }
 
@@ -234,6 +235,9 @@ func (g *Governor) Run(ctx context.Context) error {
 	if !started {
 		return errors.New("governance: Run called twice")
 	}
+	if rl, ok := g.limits.(*redisLimiter); ok {
+		rl.startHeartbeat() // renews max_parallel leases until Close
+	}
 	var wg sync.WaitGroup
 	nctx, stopNotify := context.WithCancel(context.Background())
 	wg.Add(1)
@@ -266,9 +270,13 @@ func (g *Governor) Run(ctx context.Context) error {
 	return err
 }
 
-// Close releases the connection to Redis (governance.redis), if any. Call
-// it after Run has returned; requests settled later are not counted.
+// Close stops renewing this replica's max_parallel leases and releases the
+// connection to Redis (governance.redis), if any. Call it after Run has
+// returned; requests settled later are not counted.
 func (g *Governor) Close() {
+	if rl, ok := g.limits.(*redisLimiter); ok {
+		rl.stopHeartbeat()
+	}
 	if g.rdb != nil {
 		_ = g.rdb.Close()
 	}
