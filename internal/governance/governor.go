@@ -127,12 +127,12 @@ type Options struct {
 	// HoldTTL is how long this replica's budget reservations on a shared
 	// store (Shared, on PostgreSQL) count after its last heartbeat: Run
 	// renews them every HoldTTL/4 until Close, and releases dead replicas'
-	// holds. Default store.DefaultHoldTTL.
+	// holds. Default Config.HoldTTL, else store.DefaultHoldTTL.
 	HoldTTL time.Duration
 	// RateLeaseTTL is how long a request in flight counts against its
 	// key's max_parallel in Redis (Config.Redis) after its replica last
 	// renewed it (Run renews every TTL/3 until Close). Default
-	// DefaultRateLeaseTTL.
+	// Config.HoldTTL, else DefaultRateLeaseTTL.
 	RateLeaseTTL time.Duration
 }
 
@@ -180,6 +180,12 @@ func New(ctx context.Context, o Options) (*Governor, error) {
 	}
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = time.Second
+	}
+	if o.HoldTTL <= 0 {
+		o.HoldTTL = o.Config.HoldTTL
+	}
+	if o.RateLeaseTTL <= 0 {
+		o.RateLeaseTTL = o.Config.HoldTTL
 	}
 	if o.WebhookTimeout <= 0 {
 		o.WebhookTimeout = 5 * time.Second

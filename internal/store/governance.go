@@ -139,7 +139,7 @@ type Hold struct {
 // DefaultHoldTTL is how long a replica's reservations on a shared store
 // (HoldKeeper) outlive its last heartbeat: a killed replica's holds are
 // released within this time and one heartbeat interval.
-const DefaultHoldTTL = 20 * time.Second
+const DefaultHoldTTL = 15 * time.Second
 
 // HoldKeeper is a spend store shared by several replicas whose
 // reservations belong to the replica that made them (store/postgres).
