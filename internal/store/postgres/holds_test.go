@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -99,5 +101,113 @@ func TestHoldsHealWhenReplicaDies(t *testing.T) {
 	}
 	if sps[0].Spent != 90 || sps[0].Reserved != 0 {
 		t.Errorf("after b settled: %+v, want spent 90 and nothing reserved", sps[0])
+	}
+}
+
+// TestHoldsUnderConcurrency: two live replicas reserve and settle against
+// one budget while a third that died holds part of it and the live ones
+// sweep it away: the budget is never overspent, nothing deadlocks, and in
+// the end nothing stays reserved.
+func TestHoldsUnderConcurrency(t *testing.T) {
+	const ttl = 300 * time.Millisecond
+	ctx := context.Background()
+	a, b, dead := open(t).(*postgres.Store), open(t).(*postgres.Store), open(t).(*postgres.Store)
+	defer a.Close()
+	defer b.Close()
+	defer dead.Close()
+	k := store.SpendKey{Scope: "team", Subject: "busy"}
+	const limit = 1000
+	for _, s := range []*postgres.Store{dead, a, b} {
+		if _, err := s.RenewHolds(ctx, ttl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, refused, err := dead.ReserveSpend(ctx, []store.Hold{{SpendKey: k, Amount: 400, Limit: limit}}); err != nil || refused != -1 {
+		t.Fatalf("dead replica's reservation: %d %v", refused, err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for _, s := range []*postgres.Store{a, b} {
+		wg.Add(1)
+		go func() { // heartbeat
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := s.RenewHolds(ctx, ttl); err != nil {
+					errs <- err
+					return
+				}
+				time.Sleep(ttl / 4)
+			}
+		}()
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					sps, refused, err := s.ReserveSpend(ctx, []store.Hold{{SpendKey: k, Amount: 100, Limit: limit}})
+					if err != nil {
+						errs <- err
+						return
+					}
+					if sps[0].Spent+sps[0].Reserved > limit {
+						errs <- fmt.Errorf("counter %+v over its limit %d", sps[0], limit)
+						return
+					}
+					if refused != -1 {
+						continue
+					}
+					if _, err := s.SettleSpend(ctx, []store.Settlement{{SpendKey: k, Release: 100, Spend: 0}}); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+	}
+	// The dead replica's row and its hold of 400 are swept (one
+	// transaction) while the others reserve and settle.
+	deadline := time.Now().Add(10 * ttl)
+	for {
+		var n int64
+		err := a.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM gateway_replicas) - 2 + (SELECT count(*) FROM spend_holds h WHERE amount > 0
+			AND NOT EXISTS (SELECT 1 FROM gateway_replicas r WHERE r.id = h.replica AND r.expires_at > now()))`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dead replica's hold was not released under load")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	sps, err := a.Spends(ctx, []store.SpendKey{k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held int64
+	if err := a.Pool().QueryRow(ctx, `SELECT COALESCE(sum(amount), 0)::BIGINT FROM spend_holds`).Scan(&held); err != nil {
+		t.Fatal(err)
+	}
+	if sps[0].Reserved != 0 || held != 0 {
+		t.Errorf("after everything settled: reserved %d, holds %d, want 0", sps[0].Reserved, held)
 	}
 }
