@@ -462,12 +462,14 @@ func (s *Store) RenewHolds(ctx context.Context, ttl time.Duration) (int64, error
 		ttl = store.DefaultHoldTTL
 	}
 	s.holdTTL.Store(ttl.Milliseconds())
+	// Its own row first, in a statement of its own, so that this replica's
+	// reservations never wait for the sweep below.
+	if _, err := s.pool.Exec(ctx, `INSERT INTO gateway_replicas (id, expires_at) VALUES ($1, now() + $2 * interval '1 millisecond')
+		ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at`, s.replica, ttl.Milliseconds()); err != nil {
+		return 0, fmt.Errorf("postgres: renew holds: %w", err)
+	}
 	var released int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO gateway_replicas (id, expires_at) VALUES ($1, now() + $2 * interval '1 millisecond')
-			ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at`, s.replica, ttl.Milliseconds()); err != nil {
-			return err
-		}
 		// Lock the counters first, in the global order, as reservations do.
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM spend s WHERE (s.scope, s.subject, s.start_at) IN (
 				SELECT h.scope, h.subject, h.start_at FROM spend_holds h WHERE `+deadHolds+`)
