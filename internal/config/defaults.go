@@ -18,6 +18,7 @@ const (
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultRingSize          = 1000
 	DefaultKeyCacheTTL       = 5 * time.Second
+	DefaultHoldTTL           = 15 * time.Second
 	DefaultRedisPrefix       = "llmgate:"
 )
 
@@ -170,6 +171,7 @@ func (c *Config) ApplyDefaults(getenv func(string) string) {
 
 	setString(&c.Governance.UnknownPrice, "record")
 	setInt(&c.Governance.KeyCacheTTL, DefaultKeyCacheTTL)
+	setInt(&c.Governance.HoldTTL, DefaultHoldTTL)
 	setString(&c.Governance.Redis.Prefix, DefaultRedisPrefix)
 }
 

@@ -303,6 +303,12 @@ type Governance struct {
 	BudgetWebhook string `yaml:"budget_webhook"`
 	// KeyCacheTTL bounds how stale a cached key may be. Default 5s.
 	KeyCacheTTL time.Duration `yaml:"key_cache_ttl"`
+	// HoldTTL is how long a replica's budget reservations (storage on
+	// PostgreSQL) and max_parallel slots (in Redis) outlive its last
+	// heartbeat: a killed replica's holds are released within about this
+	// time. Each replica renews its own every HoldTTL/4 (PostgreSQL) or
+	// HoldTTL/3 (Redis). Default 15s.
+	HoldTTL time.Duration `yaml:"hold_ttl"`
 	// Redis shares the per-key and per-team rate limits (RPM, TPM,
 	// max_parallel) between gateway replicas. Empty Addr (the default)
 	// keeps them in each process.

@@ -374,6 +374,9 @@ func validateGovernance(v *validator, g *Governance) {
 		validateURL(v, "governance.budget_webhook", g.BudgetWebhook, "https://hooks.example.com/llmgate")
 	}
 	v.nonNegative("governance.key_cache_ttl", g.KeyCacheTTL)
+	if g.HoldTTL != 0 && g.HoldTTL < 100*time.Millisecond {
+		v.add("governance.hold_ttl", "must be at least 100ms (replicas renew their holds every hold_ttl/4), not %v; the default is 15s", g.HoldTTL)
+	}
 	if addr := g.Redis.Addr; addr != "" {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil || host == "" || strings.ContainsAny(host, " /") {

@@ -124,9 +124,15 @@ type Options struct {
 	// itself, so after any crash the counters equal the sum of the rows
 	// that survived. Only meaningful when Shared is false.
 	ChargesOnRecords bool
+	// HoldTTL is how long this replica's budget reservations on a shared
+	// store (Shared, on PostgreSQL) count after its last heartbeat: Run
+	// renews them every HoldTTL/4 until Close, and releases dead replicas'
+	// holds. Default Config.HoldTTL, else store.DefaultHoldTTL.
+	HoldTTL time.Duration
 	// RateLeaseTTL is how long a request in flight counts against its
-	// key's max_parallel in Redis (Config.Redis) when its replica never
-	// settles it. Default DefaultRateLeaseTTL.
+	// key's max_parallel in Redis (Config.Redis) after its replica last
+	// renewed it (Run renews every TTL/3 until Close). Default
+	// Config.HoldTTL, else DefaultRateLeaseTTL.
 	RateLeaseTTL time.Duration
 }
 
@@ -151,6 +157,11 @@ type Governor struct {
 
 	rdb *redis.Client // nil: rate limits in process
 
+	keeper             store.HoldKeeper // nil: reservations are not per replica
+	holdStop, holdDone chan struct{}
+	holdStartOnce      sync.Once
+	holdStopOnce       sync.Once
+
 	ranOnce sync.Once
 }
 
@@ -169,6 +180,12 @@ func New(ctx context.Context, o Options) (*Governor, error) {
 	}
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = time.Second
+	}
+	if o.HoldTTL <= 0 {
+		o.HoldTTL = o.Config.HoldTTL
+	}
+	if o.RateLeaseTTL <= 0 {
+		o.RateLeaseTTL = o.Config.HoldTTL
 	}
 	if o.WebhookTimeout <= 0 {
 		o.WebhookTimeout = 5 * time.Second
@@ -193,6 +210,12 @@ func New(ctx context.Context, o Options) (*Governor, error) {
 	g.guarded = o.Config.SpendGuard.Hourly > 0 || o.Config.SpendGuard.Daily > 0 || o.Config.MaxRequestCost > 0
 	if o.Store != nil && o.Shared {
 		g.ledger = o.Store
+		if hk, ok := o.Store.(store.HoldKeeper); ok {
+			if o.HoldTTL <= 0 {
+				g.o.HoldTTL = store.DefaultHoldTTL
+			}
+			g.keeper, g.holdStop, g.holdDone = hk, make(chan struct{}), make(chan struct{})
+		}
 	} else {
 		var persist SpendStore
 		if o.Store != nil {
@@ -234,6 +257,15 @@ func (g *Governor) Run(ctx context.Context) error {
 	if !started {
 		return errors.New("governance: Run called twice")
 	}
+	if rl, ok := g.limits.(*redisLimiter); ok {
+		rl.startHeartbeat() // renews max_parallel leases until Close
+	}
+	if g.keeper != nil {
+		g.holdStartOnce.Do(func() {
+			g.renewHolds()
+			go g.holdHeartbeat() // renews budget holds until Close
+		})
+	}
 	var wg sync.WaitGroup
 	nctx, stopNotify := context.WithCancel(context.Background())
 	wg.Add(1)
@@ -266,11 +298,54 @@ func (g *Governor) Run(ctx context.Context) error {
 	return err
 }
 
-// Close releases the connection to Redis (governance.redis), if any. Call
-// it after Run has returned; requests settled later are not counted.
+// Close stops renewing this replica's max_parallel leases and releases the
+// connection to Redis (governance.redis), if any. Call it after Run has
+// returned; requests settled later are not counted.
 func (g *Governor) Close() {
+	if rl, ok := g.limits.(*redisLimiter); ok {
+		rl.stopHeartbeat()
+	}
+	if g.keeper != nil {
+		g.holdStopOnce.Do(func() { close(g.holdStop) })
+		started := true
+		g.holdStartOnce.Do(func() { started = false })
+		if started {
+			<-g.holdDone
+		}
+	}
 	if g.rdb != nil {
 		_ = g.rdb.Close()
+	}
+}
+
+// holdHeartbeat renews this replica's budget holds every HoldTTL/4 until
+// Close.
+func (g *Governor) holdHeartbeat() {
+	defer close(g.holdDone)
+	t := time.NewTicker(g.o.HoldTTL / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.holdStop:
+			return
+		case <-t.C:
+			g.renewHolds()
+		}
+	}
+}
+
+// renewHolds renews this replica's holds once and releases dead
+// replicas' holds.
+func (g *Governor) renewHolds() {
+	ctx, cancel := context.WithTimeout(context.Background(), g.o.HoldTTL/4)
+	defer cancel()
+	n, err := g.keeper.RenewHolds(ctx, g.o.HoldTTL)
+	switch {
+	case err != nil:
+		g.log.Warn("governance: could not renew this replica's budget reservations; they are released if this lasts longer than the hold TTL",
+			"hold_ttl", g.o.HoldTTL.String(), "err", err)
+	case n > 0:
+		g.log.Info("governance: released the budget reservations of a replica that stopped renewing them", "usd", usd(n))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,17 +24,25 @@ import (
 // agree. A subject's state is one hash, prefix+"rl:key:"+id or
 // prefix+"rl:team:"+name, expiring once its buckets would be full again,
 // and a sorted set of requests in flight (the hash's name + ":inflight")
-// scored by when each lease expires, so that a replica that dies with
-// requests in flight stops counting against max_parallel after the lease
-// TTL (DefaultRateLeaseTTL).
+// scored by when each lease expires. A lease is short (DefaultRateLeaseTTL)
+// and renewed by one heartbeat per process (Governor.Run starts it, Close
+// stops it) for every lease this replica holds, however long its request
+// (a stream) lasts; settle and undo remove it. So a replica that dies with
+// requests in flight stops counting against max_parallel within the TTL.
+// If Redis cannot be reached for longer than the TTL, that replica's
+// requests stop counting too (max_parallel then admits more, never fewer,
+// than its limit); the heartbeat logs it.
 //
 // When Redis cannot be asked, admission fails closed: a request of a key or
 // team with rate limits is refused with a 503 (see Admit); requests without
 // rate limits never touch Redis.
 
 // DefaultRateLeaseTTL is how long a request in flight counts against
-// max_parallel in Redis when its replica never settles it.
-const DefaultRateLeaseTTL = 10 * time.Minute
+// max_parallel in Redis after its replica last renewed it: a killed
+// replica's slots are free again within this time. The heartbeat renews
+// every TTL/3, so two renewals in a row may fail (a Redis timeout is 1s)
+// before a live request stops counting.
+const DefaultRateLeaseTTL = 15 * time.Second
 
 // redisOpTimeout bounds one undo, settle or forget call, which run without
 // the request's context.
@@ -147,6 +156,30 @@ redis.call('ZREM', KEYS[2], ARGV[4])
 return 1
 `)
 
+// renewScript: KEYS in-flight sets; ARGV lease TTL ms, then for each key
+// the number of its leases and their ids. Each lease still in its set gets
+// a new expiry; one already gone (settled, or expired) is not added back.
+// Returns how many leases were renewed.
+var renewScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+local i, renewed = 2, 0
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[i])
+  i = i + 1
+  for j = 1, n do
+    renewed = renewed + redis.call('ZADD', KEYS[k], 'XX', 'CH', now + ttl, ARGV[i])
+    i = i + 1
+  end
+  if redis.call('EXISTS', KEYS[k]) == 1 then redis.call('PEXPIRE', KEYS[k], ttl) end
+end
+return renewed
+`)
+
+// renewBatch is how many leases one renew call carries at most.
+const renewBatch = 500
+
 // redisLimiter keeps rate-limit state in Redis, shared by every replica
 // that uses the same server and prefix. It is safe for concurrent use.
 type redisLimiter struct {
@@ -156,6 +189,13 @@ type redisLimiter struct {
 	log      *slog.Logger
 	replica  string // random, so lease ids of replicas never collide
 	seq      atomic.Uint64
+
+	mu   sync.Mutex                     // protects held
+	held map[string]map[string]struct{} // in-flight set -> lease ids this replica holds
+
+	hbOnce, stopOnce sync.Once
+	hbStop           chan struct{} // closed by stopHeartbeat
+	hbDone           chan struct{} // closed when the heartbeat returned
 }
 
 // newRedisLimiter returns a limiter on rdb; leaseTTL <= 0 means
@@ -166,7 +206,105 @@ func newRedisLimiter(rdb *redis.Client, prefix string, leaseTTL time.Duration, l
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return &redisLimiter{rdb: rdb, prefix: prefix, leaseTTL: leaseTTL, log: log, replica: hex.EncodeToString(b[:])}
+	return &redisLimiter{rdb: rdb, prefix: prefix, leaseTTL: leaseTTL, log: log, replica: hex.EncodeToString(b[:]),
+		held: map[string]map[string]struct{}{}, hbStop: make(chan struct{}), hbDone: make(chan struct{})}
+}
+
+// startHeartbeat starts renewing this replica's leases every leaseTTL/3,
+// until stopHeartbeat. Calls after the first do nothing.
+func (l *redisLimiter) startHeartbeat() {
+	l.hbOnce.Do(func() {
+		go func() {
+			defer close(l.hbDone)
+			t := time.NewTicker(l.leaseTTL / 3)
+			defer t.Stop()
+			for {
+				select {
+				case <-l.hbStop:
+					return
+				case <-t.C:
+					l.renew()
+				}
+			}
+		}()
+	})
+}
+
+// stopHeartbeat stops the heartbeat and waits for it. The leases still
+// held then expire within leaseTTL.
+func (l *redisLimiter) stopHeartbeat() {
+	l.stopOnce.Do(func() { close(l.hbStop) })
+	started := true
+	l.hbOnce.Do(func() { started = false })
+	if started {
+		<-l.hbDone
+	}
+}
+
+func (l *redisLimiter) hold(set, id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := l.held[set]
+	if m == nil {
+		m = map[string]struct{}{}
+		l.held[set] = m
+	}
+	m[id] = struct{}{}
+}
+
+func (l *redisLimiter) release(set, id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if m := l.held[set]; m != nil {
+		delete(m, id)
+		if len(m) == 0 {
+			delete(l.held, set)
+		}
+	}
+}
+
+// renew gives every lease this replica holds a new expiry, leaseTTL from
+// now, in batches of renewBatch leases.
+func (l *redisLimiter) renew() {
+	type batch struct {
+		keys []string
+		args []any
+		n    int
+	}
+	var bs []*batch
+	b := &batch{args: []any{l.leaseTTL.Milliseconds()}}
+	l.mu.Lock()
+	for set, ids := range l.held {
+		b.keys = append(b.keys, set)
+		at := len(b.args)
+		b.args = append(b.args, 0)
+		c := 0
+		for id := range ids {
+			if b.n == renewBatch {
+				b.args[at] = c
+				bs = append(bs, b)
+				b = &batch{keys: []string{set}, args: []any{l.leaseTTL.Milliseconds(), 0}}
+				at, c = 1, 0
+			}
+			b.args = append(b.args, id)
+			b.n++
+			c++
+		}
+		b.args[at] = c
+	}
+	l.mu.Unlock()
+	if b.n > 0 {
+		bs = append(bs, b)
+	}
+	for _, b := range bs {
+		ctx, cancel := context.WithTimeout(context.Background(), redisOpTimeout)
+		err := renewScript.Run(ctx, l.rdb, b.keys, b.args...).Err()
+		cancel()
+		if err != nil {
+			l.log.Warn("governance: could not renew this replica's max_parallel leases in Redis; they stop counting if this lasts longer than the lease TTL",
+				"leases", b.n, "lease_ttl", l.leaseTTL.String(), "err", strings.TrimSpace(err.Error()))
+		}
+	}
 }
 
 // dialRedis connects to the configured server and checks it answers.
@@ -205,6 +343,9 @@ func (l *redisLimiter) take(ctx context.Context, _ time.Time, r *rateLimits, est
 	lv.req, _ = strconv.ParseFloat(res[2], 64)
 	lv.tok, _ = strconv.ParseFloat(res[3], 64)
 	if res[0] == "ok" {
+		if r.maxParallel > 0 {
+			l.hold(keys[1], lease)
+		}
 		return &redisLease{l: l, keys: keys, id: lease, limits: *r, tokens: n}, lv, nil, nil
 	}
 	ref := refusalFor(res[0], r, int(n), time.Duration(n)*time.Millisecond, est)
@@ -249,6 +390,7 @@ type redisLease struct {
 }
 
 func (t *redisLease) undo() {
+	t.l.release(t.keys[1], t.id)
 	ctx, cancel := context.WithTimeout(context.Background(), redisOpTimeout)
 	defer cancel()
 	if err := undoScript.Run(ctx, t.l.rdb, t.keys, t.limits.rpm, t.limits.tpm, t.tokens, t.id).Err(); err != nil {
@@ -257,6 +399,7 @@ func (t *redisLease) undo() {
 }
 
 func (t *redisLease) settle(_ time.Time, used int) {
+	t.l.release(t.keys[1], t.id)
 	ctx, cancel := context.WithTimeout(context.Background(), redisOpTimeout)
 	defer cancel()
 	if err := settleScript.Run(ctx, t.l.rdb, t.keys, t.limits.tpm, t.tokens, used, t.id).Err(); err != nil {

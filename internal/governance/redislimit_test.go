@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -141,11 +142,9 @@ func TestRedisLimiterTPMDebt(t *testing.T) {
 }
 
 // TestRedisLimiterParallel: max_parallel counts leases across replicas;
-// settle and undo release them, and a lease never settled (its replica
-// died) stops counting after the lease TTL.
+// settle and undo release them.
 func TestRedisLimiterParallel(t *testing.T) {
-	const ttl = 300 * time.Millisecond
-	a, b := newTestRedisLimiter(t, ttl)
+	a, b := newTestRedisLimiter(t, 0)
 	ctx := context.Background()
 	lim := &rateLimits{key: &store.Key{ID: "key_par"}, maxParallel: 2}
 	take := func(l *redisLimiter) (rateLease, *refusal) {
@@ -157,7 +156,7 @@ func TestRedisLimiterParallel(t *testing.T) {
 		return lease, ref
 	}
 	l1, r1 := take(a)
-	l2, r2 := take(b)
+	_, r2 := take(b)
 	if r1 != nil || r2 != nil {
 		t.Fatalf("two within max_parallel 2: %+v %+v", r1, r2)
 	}
@@ -173,14 +172,131 @@ func TestRedisLimiterParallel(t *testing.T) {
 	if _, r := take(b); r != nil {
 		t.Fatalf("after an undo: %+v", r)
 	}
-	// l2 and the last lease are never settled: they heal after the TTL.
-	_ = l2
 	if _, r := take(a); r == nil {
 		t.Fatal("a third request while two leases are live was admitted")
 	}
-	time.Sleep(ttl + 100*time.Millisecond)
-	if _, r := take(a); r != nil {
-		t.Fatalf("after the lease TTL: %+v", r)
+	if n := a.heldCount() + b.heldCount(); n != 2 {
+		t.Errorf("the replicas hold %d leases, want 2 (settled and undone ones are dropped)", n)
+	}
+}
+
+// heldCount is how many leases l renews.
+func (l *redisLimiter) heldCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, ids := range l.held {
+		n += len(ids)
+	}
+	return n
+}
+
+// redisNow is the Redis server's clock, which lease expiries follow.
+func redisNow(t *testing.T, rdb *redis.Client) time.Time {
+	t.Helper()
+	now, err := rdb.Time(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return now
+}
+
+// waitFor polls cond every few milliseconds until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRedisLeasesHeal: a replica's leases outlive their TTL while its
+// heartbeat renews them (a long stream keeps its slot), and when the
+// replica dies without settling (its heartbeat stops, nothing is
+// released) another replica gets the slots back within the TTL.
+func TestRedisLeasesHeal(t *testing.T) {
+	const ttl = 600 * time.Millisecond
+	a, b := newTestRedisLimiter(t, ttl)
+	ctx := context.Background()
+	lim := &rateLimits{key: &store.Key{ID: "key_heal"}, maxParallel: 2}
+	a.startHeartbeat()
+	t.Cleanup(a.stopHeartbeat)
+	for range 2 {
+		if _, _, ref, err := a.take(ctx, time.Now(), lim, 0); err != nil || ref != nil {
+			t.Fatalf("take on replica a: %v %+v", err, ref)
+		}
+	}
+	set := a.prefix + "rl:key:key_heal:inflight"
+	first := redisNow(t, a.rdb).Add(ttl)
+	// Wait until Redis's clock is past the first expiry by a whole TTL:
+	// only renewals can have kept the leases.
+	waitFor(t, 10*ttl, "Redis clock two TTLs on", func() bool { return redisNow(t, a.rdb).After(first.Add(ttl)) })
+	if _, _, ref, err := b.take(ctx, time.Now(), lim, 0); err != nil || ref == nil || ref.reason != "parallel" {
+		t.Fatalf("replica b while a's heartbeat renews two leases for 2 TTLs: %v %+v, want a parallel refusal", err, ref)
+	}
+	if n, _ := a.rdb.ZCard(ctx, set).Result(); n != 2 {
+		t.Errorf("%d leases in Redis, want 2", n)
+	}
+	// Replica a is killed: its heartbeat stops and it never settles.
+	a.stopHeartbeat()
+	killed := time.Now()
+	got := 0
+	waitFor(t, 3*ttl, "replica b gets both of a's slots", func() bool {
+		_, _, ref, err := b.take(ctx, time.Now(), lim, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref == nil {
+			got++
+		}
+		return got == 2
+	})
+	if el := time.Since(killed); el > ttl+300*time.Millisecond {
+		t.Errorf("the dead replica's slots came back after %v, want within the lease TTL %v", el, ttl)
+	}
+}
+
+// TestRedisLeaseRenewBatches: renew carries any number of leases, over
+// several in-flight sets and more than one batch, and does not bring back a
+// lease that was settled meanwhile.
+func TestRedisLeaseRenewBatches(t *testing.T) {
+	const ttl = 5 * time.Second
+	a, _ := newTestRedisLimiter(t, ttl)
+	ctx := context.Background()
+	var leases []rateLease
+	for i := range renewBatch + 20 {
+		lim := &rateLimits{key: &store.Key{ID: "key_" + strconv.Itoa(i%3)}, maxParallel: 10000}
+		lease, _, ref, err := a.take(ctx, time.Now(), lim, 0)
+		if err != nil || ref != nil {
+			t.Fatalf("take %d: %v %+v", i, err, ref)
+		}
+		leases = append(leases, lease)
+	}
+	leases[0].settle(time.Now(), 0)
+	before := redisNow(t, a.rdb)
+	a.renew()
+	total := int64(0)
+	for i := range 3 {
+		set := a.prefix + "rl:key:key_" + strconv.Itoa(i) + ":inflight"
+		zs, err := a.rdb.ZRangeWithScores(ctx, set, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += int64(len(zs))
+		for _, z := range zs {
+			if exp := time.UnixMilli(int64(z.Score)); exp.Before(before.Add(ttl - 50*time.Millisecond)) {
+				t.Fatalf("lease %v expires at %v, not renewed to %v", z.Member, exp, before.Add(ttl))
+			}
+		}
+		if pttl, _ := a.rdb.PTTL(ctx, set).Result(); pttl < ttl-time.Second {
+			t.Errorf("set %s expires in %v, want about %v", set, pttl, ttl)
+		}
+	}
+	if total != renewBatch+19 {
+		t.Errorf("%d leases in Redis after renew, want %d (the settled one stays gone)", total, renewBatch+19)
 	}
 }
 
@@ -226,5 +342,62 @@ func TestNewRedisUnreachable(t *testing.T) {
 	_, err := New(context.Background(), Options{Config: config.Governance{Redis: config.Redis{Addr: "127.0.0.1:1"}}})
 	if err == nil || !strings.Contains(err.Error(), "governance.redis") || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Errorf("New with Redis down: %v", err)
+	}
+}
+
+// TestGovernorLeasesHeal: a Governor's Run renews the max_parallel leases
+// of its requests in flight (a request longer than the TTL keeps its
+// slot), and a replica killed mid-request (no Settle, no Close) gives its
+// slot back to the other replicas within the TTL.
+func TestGovernorLeasesHeal(t *testing.T) {
+	const ttl = 600 * time.Millisecond
+	rdb, prefix := testRedis(t)
+	addr := rdb.Options().Addr
+	newGov := func() *Governor {
+		g, err := New(context.Background(), Options{RateLeaseTTL: ttl,
+			Config: config.Governance{Redis: config.Redis{Addr: addr, Prefix: prefix}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	g1, g2 := newGov(), newGov()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, g := range []*Governor{g1, g2} {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = g.Run(ctx) }()
+	}
+	t.Cleanup(func() { cancel(); wg.Wait(); g1.Close(); g2.Close() })
+	k := &store.Key{ID: "key_gov_heal", MaxParallel: 1}
+	admit := func(g *Governor) (gateway.Ticket, error) {
+		return g.Admit(context.Background(), &gateway.Admission{Model: "m",
+			Principal: &gateway.Principal{KeyID: k.ID, Ref: &keyEntry{key: k}}})
+	}
+	if _, err := admit(g1); err != nil {
+		t.Fatalf("first request on replica 1: %v", err)
+	}
+	first := redisNow(t, rdb).Add(ttl)
+	waitFor(t, 10*ttl, "Redis clock two TTLs on", func() bool { return redisNow(t, rdb).After(first.Add(ttl)) })
+	var pe *provider.Error
+	if _, err := admit(g2); !errors.As(err, &pe) || pe.Kind != provider.KindRateLimited {
+		t.Fatalf("replica 2 while replica 1's request is in flight for 2 TTLs: %v, want a 429", err)
+	}
+	// Replica 1 is killed mid-request: its heartbeat stops, nothing settles.
+	g1.limits.(*redisLimiter).stopHeartbeat()
+	killed := time.Now()
+	var tk gateway.Ticket
+	waitFor(t, 3*ttl, "replica 2 admits after replica 1 died", func() bool {
+		var err error
+		tk, err = admit(g2)
+		return err == nil
+	})
+	if el := time.Since(killed); el > ttl+300*time.Millisecond {
+		t.Errorf("the dead replica's slot came back after %v, want within the lease TTL %v", el, ttl)
+	}
+	// A settled request frees its slot at once.
+	tk.Settle(provider.Usage{}, 0, true)
+	if _, err := admit(g2); err != nil {
+		t.Errorf("after a settle: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"time"
 )
@@ -133,6 +134,22 @@ type Hold struct {
 	Amount        int64
 	Limit         int64
 	AgainstCredit bool
+}
+
+// DefaultHoldTTL is how long a replica's reservations on a shared store
+// (HoldKeeper) outlive its last heartbeat: a killed replica's holds are
+// released within this time and one heartbeat interval.
+const DefaultHoldTTL = 15 * time.Second
+
+// HoldKeeper is a spend store shared by several replicas whose
+// reservations belong to the replica that made them (store/postgres).
+type HoldKeeper interface {
+	// RenewHolds says this replica is alive for ttl more (its holds count
+	// until then), and releases the holds of every replica whose time ran
+	// out, returning how many nano-dollars it released. A replica calls it
+	// every ttl/4 or so. A settlement of a hold already released this way
+	// releases nothing more.
+	RenewHolds(ctx context.Context, ttl time.Duration) (int64, error)
 }
 
 // Settlement replaces a reservation by real spend: Reserved decreases by

@@ -20,7 +20,16 @@ import (
 // the latest committed row once it holds the row lock, so no two replicas
 // can both take the last of a budget. Counters are locked in one global
 // order (scope, subject, start) so that transactions touching several never
-// deadlock.
+// deadlock; a transaction that also touches spend_holds locks the spend
+// rows first.
+//
+// Reservations belong to the Store (the replica) that made them: beside
+// spend.reserved, each replica's share is a row of spend_holds, and the
+// replica renews its row of gateway_replicas (RenewHolds). Once that row
+// expires, any replica's RenewHolds deletes the dead replica's holds and
+// takes them off spend.reserved in one transaction, so spend.reserved is
+// always the sum of live holds (up to the TTL) and a killed replica's
+// reservations heal within the TTL. Time is the database's (now()).
 
 // nullTime is nil for the zero time, so "none" is stored as NULL.
 func nullTime(t time.Time) *time.Time {
@@ -319,6 +328,9 @@ func (s *Store) ReserveSpend(ctx context.Context, holds []store.Hold) ([]store.S
 	refused := -1
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
+		// A replica that never renewed yet is alive for one TTL.
+		b.Queue(`INSERT INTO gateway_replicas (id, expires_at) VALUES ($1, now() + $2 * interval '1 millisecond')
+			ON CONFLICT DO NOTHING`, s.replica, s.holdTTL.Load())
 		for _, i := range order {
 			h := &holds[i]
 			b.Queue(`INSERT INTO spend (scope, subject, start_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
@@ -331,8 +343,14 @@ func (s *Store) ReserveSpend(ctx context.Context, holds []store.Hold) ([]store.S
 				AND spent + reserved + $1 <= CASE WHEN $5 THEN credit ELSE $6 END
 				RETURNING `+spendCols, h.Amount, h.Scope, h.Subject, store.NormStart(h.Start), h.AgainstCredit, h.Limit)
 		}
+		for _, i := range order {
+			h := &holds[i]
+			b.Queue(`INSERT INTO spend_holds (scope, subject, start_at, replica, amount) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (scope, subject, start_at, replica) DO UPDATE SET amount = spend_holds.amount + EXCLUDED.amount`,
+				h.Scope, h.Subject, store.NormStart(h.Start), s.replica, h.Amount)
+		}
 		br := tx.SendBatch(ctx, b)
-		for range order {
+		for range len(order) + 1 {
 			if _, err := br.Exec(); err != nil {
 				br.Close()
 				return err
@@ -350,6 +368,12 @@ func (s *Store) ReserveSpend(ctx context.Context, holds []store.Hold) ([]store.S
 				return err
 			default:
 				states[i] = sp
+			}
+		}
+		for range order {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return err
 			}
 		}
 		if err := br.Close(); err != nil {
@@ -377,8 +401,10 @@ func (s *Store) ReserveSpend(ctx context.Context, holds []store.Hold) ([]store.S
 	return states, -1, nil
 }
 
-// SettleSpend applies each settlement (Reserved never goes below zero) and
-// returns the counters' new states in order.
+// SettleSpend applies each settlement and returns the counters' new states
+// in order. It releases at most what this replica still holds on the
+// counter: a hold already released because this replica was taken for dead
+// (RenewHolds) is not released twice.
 func (s *Store) SettleSpend(ctx context.Context, sts []store.Settlement) ([]store.Spend, error) {
 	if len(sts) == 0 {
 		return []store.Spend{}, nil
@@ -390,12 +416,25 @@ func (s *Store) SettleSpend(ctx context.Context, sts []store.Settlement) ([]stor
 		for _, i := range order {
 			st := &sts[i]
 			b.Queue(`INSERT INTO spend (scope, subject, start_at, spent) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (scope, subject, start_at) DO UPDATE SET
-					reserved = GREATEST(spend.reserved - $5, 0), spent = spend.spent + EXCLUDED.spent
-				RETURNING `+spendCols, st.Scope, st.Subject, store.NormStart(st.Start), st.Spend, st.Release)
+				ON CONFLICT (scope, subject, start_at) DO UPDATE SET spent = spend.spent + EXCLUDED.spent`,
+				st.Scope, st.Subject, store.NormStart(st.Start), st.Spend)
+			b.Queue(`WITH h AS (
+					SELECT amount FROM spend_holds
+					WHERE scope = $1 AND subject = $2 AND start_at = $3 AND replica = $4 FOR UPDATE
+				), u AS (
+					UPDATE spend_holds SET amount = amount - LEAST(amount, $5)
+					WHERE scope = $1 AND subject = $2 AND start_at = $3 AND replica = $4
+				)
+				UPDATE spend SET reserved = GREATEST(reserved - LEAST(COALESCE((SELECT amount FROM h), 0), $5), 0)
+				WHERE scope = $1 AND subject = $2 AND start_at = $3
+				RETURNING `+spendCols, st.Scope, st.Subject, store.NormStart(st.Start), s.replica, st.Release)
 		}
 		br := tx.SendBatch(ctx, b)
 		for _, i := range order {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return err
+			}
 			sp, err := scanSpend(br.QueryRow())
 			if err != nil {
 				br.Close()
@@ -410,6 +449,55 @@ func (s *Store) SettleSpend(ctx context.Context, sts []store.Settlement) ([]stor
 	}
 	return states, nil
 }
+
+// deadHolds selects the holds of replicas that are not alive (their row
+// expired or is gone). now() is the transaction's start, so every
+// statement of one transaction agrees on who is dead.
+const deadHolds = `NOT EXISTS (SELECT 1 FROM gateway_replicas r WHERE r.id = h.replica AND r.expires_at > now())`
+
+// RenewHolds keeps this replica's holds alive for ttl more and releases
+// the holds of dead replicas; see store.HoldKeeper.
+func (s *Store) RenewHolds(ctx context.Context, ttl time.Duration) (int64, error) {
+	if ttl <= 0 {
+		ttl = store.DefaultHoldTTL
+	}
+	s.holdTTL.Store(ttl.Milliseconds())
+	// Its own row first, in a statement of its own, so that this replica's
+	// reservations never wait for the sweep below.
+	if _, err := s.pool.Exec(ctx, `INSERT INTO gateway_replicas (id, expires_at) VALUES ($1, now() + $2 * interval '1 millisecond')
+		ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at`, s.replica, ttl.Milliseconds()); err != nil {
+		return 0, fmt.Errorf("postgres: renew holds: %w", err)
+	}
+	var released int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Lock the counters first, in the global order, as reservations do.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM spend s WHERE (s.scope, s.subject, s.start_at) IN (
+				SELECT h.scope, h.subject, h.start_at FROM spend_holds h WHERE `+deadHolds+`)
+			ORDER BY s.scope COLLATE "C", s.subject COLLATE "C", s.start_at FOR UPDATE OF s`); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `WITH dead AS (
+				DELETE FROM spend_holds h WHERE `+deadHolds+` RETURNING h.scope, h.subject, h.start_at, h.amount
+			), sums AS (
+				SELECT scope, subject, start_at, sum(amount) AS amount FROM dead GROUP BY scope, subject, start_at
+			), upd AS (
+				UPDATE spend s SET reserved = GREATEST(s.reserved - sums.amount, 0) FROM sums
+				WHERE s.scope = sums.scope AND s.subject = sums.subject AND s.start_at = sums.start_at
+				RETURNING sums.amount
+			)
+			SELECT COALESCE(sum(amount), 0)::BIGINT FROM upd`).Scan(&released); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM gateway_replicas WHERE expires_at <= now()`)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: renew holds: %w", err)
+	}
+	return released, nil
+}
+
+var _ store.HoldKeeper = (*Store)(nil)
 
 // Spends returns the state of each counter in keys, in order (zeros for
 // counters never written).

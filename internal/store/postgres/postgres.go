@@ -10,11 +10,14 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,6 +34,9 @@ var migrationFS embed.FS
 // usable.
 type Store struct {
 	pool *pgxpool.Pool
+	// replica names this Store's reservations (spend_holds); random.
+	replica string
+	holdTTL atomic.Int64 // ms, the last RenewHolds's ttl
 }
 
 var (
@@ -58,7 +64,10 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect to %s:%d/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
 	}
-	s := &Store{pool: pool}
+	var rid [8]byte
+	_, _ = rand.Read(rid[:])
+	s := &Store{pool: pool, replica: hex.EncodeToString(rid[:])}
+	s.holdTTL.Store(store.DefaultHoldTTL.Milliseconds())
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -141,7 +141,7 @@ func TestTablesLiveInTheSearchPathSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = "requests,schema_migrations,spend,teams,topups,virtual_keys"
+	const want = "gateway_replicas,requests,schema_migrations,spend,spend_holds,teams,topups,virtual_keys"
 	if got := strings.Join(tables, ","); got != want {
 		t.Errorf("tables in %s = %q, want %s", schema, got, want)
 	}

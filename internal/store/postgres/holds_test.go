@@ -1,0 +1,213 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/llmgate/llmgate/internal/store"
+	"github.com/llmgate/llmgate/internal/store/postgres"
+)
+
+// TestHoldsHealWhenReplicaDies: two replicas (two Stores on one database)
+// share a budget of 100. Replica a's reservation of 60 keeps b from
+// reserving 60 for as long as a renews; once a stops renewing (it was
+// killed: nothing settles), b's next renewal releases a's hold within the
+// TTL and b's reservation fits. When a turns out to be alive after all,
+// its late settlement charges its spend but does not release b's hold.
+func TestHoldsHealWhenReplicaDies(t *testing.T) {
+	const ttl = time.Second
+	ctx := context.Background()
+	a, b := open(t).(*postgres.Store), open(t).(*postgres.Store)
+	defer a.Close()
+	defer b.Close()
+	k := store.SpendKey{Scope: "key", Subject: "key_heal"}
+	hold := []store.Hold{{SpendKey: k, Amount: 60, Limit: 100}}
+	renew := func(s *postgres.Store) int64 {
+		t.Helper()
+		n, err := s.RenewHolds(ctx, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	reserve := func(s *postgres.Store) int {
+		t.Helper()
+		_, refused, err := s.ReserveSpend(ctx, hold)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return refused
+	}
+	reserved := func() int64 {
+		t.Helper()
+		sps, err := b.Spends(ctx, []store.SpendKey{k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sps[0].Reserved
+	}
+	renew(a)
+	renew(b)
+	if reserve(a) != -1 {
+		t.Fatal("replica a could not reserve 60 of 100")
+	}
+	// While a renews, its hold outlives the TTL twice over.
+	start := time.Now()
+	for time.Since(start) < 2*ttl {
+		renew(a)
+		if n := renew(b); n != 0 {
+			t.Fatalf("b released %d of a live replica's holds", n)
+		}
+		if reserve(b) != 0 {
+			t.Fatal("replica b reserved 60 more of 100 while a holds 60")
+		}
+		time.Sleep(ttl / 5) // a's heartbeat interval
+	}
+	// a is killed: it stops renewing, and never settles.
+	killed := time.Now()
+	var released int64
+	for reserve(b) != -1 {
+		if time.Since(killed) > 3*ttl {
+			t.Fatalf("a dead replica's hold still counts %v after it stopped renewing (TTL %v); reserved %d",
+				time.Since(killed), ttl, reserved())
+		}
+		released += renew(b)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if el := time.Since(killed); el > ttl+500*time.Millisecond {
+		t.Errorf("a dead replica's hold was released after %v, want within the TTL %v", el, ttl)
+	}
+	if released != 60 {
+		t.Errorf("released %d, want a's 60", released)
+	}
+	if r := reserved(); r != 60 {
+		t.Errorf("reserved %d after a's hold healed and b reserved 60, want 60", r)
+	}
+	// a was only late: its settlement charges the spend, and releases
+	// nothing of b's hold.
+	sps, err := a.SettleSpend(ctx, []store.Settlement{{SpendKey: k, Release: 60, Spend: 50}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sps[0].Spent != 50 || sps[0].Reserved != 60 {
+		t.Errorf("after the late replica settled: %+v, want spent 50 and b's 60 still reserved", sps[0])
+	}
+	sps, err = b.SettleSpend(ctx, []store.Settlement{{SpendKey: k, Release: 60, Spend: 40}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sps[0].Spent != 90 || sps[0].Reserved != 0 {
+		t.Errorf("after b settled: %+v, want spent 90 and nothing reserved", sps[0])
+	}
+}
+
+// TestHoldsUnderConcurrency: two live replicas reserve and settle against
+// one budget while a third that died holds part of it and the live ones
+// sweep it away: the budget is never overspent, nothing deadlocks, and in
+// the end nothing stays reserved.
+func TestHoldsUnderConcurrency(t *testing.T) {
+	const ttl = 300 * time.Millisecond
+	ctx := context.Background()
+	a, b, dead := open(t).(*postgres.Store), open(t).(*postgres.Store), open(t).(*postgres.Store)
+	defer a.Close()
+	defer b.Close()
+	defer dead.Close()
+	k := store.SpendKey{Scope: "team", Subject: "busy"}
+	const limit = 1000
+	for _, s := range []*postgres.Store{dead, a, b} {
+		if _, err := s.RenewHolds(ctx, ttl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, refused, err := dead.ReserveSpend(ctx, []store.Hold{{SpendKey: k, Amount: 400, Limit: limit}}); err != nil || refused != -1 {
+		t.Fatalf("dead replica's reservation: %d %v", refused, err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for _, s := range []*postgres.Store{a, b} {
+		wg.Add(1)
+		go func() { // heartbeat
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := s.RenewHolds(ctx, ttl); err != nil {
+					errs <- err
+					return
+				}
+				time.Sleep(ttl / 4)
+			}
+		}()
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					sps, refused, err := s.ReserveSpend(ctx, []store.Hold{{SpendKey: k, Amount: 100, Limit: limit}})
+					if err != nil {
+						errs <- err
+						return
+					}
+					if sps[0].Spent+sps[0].Reserved > limit {
+						errs <- fmt.Errorf("counter %+v over its limit %d", sps[0], limit)
+						return
+					}
+					if refused != -1 {
+						continue
+					}
+					if _, err := s.SettleSpend(ctx, []store.Settlement{{SpendKey: k, Release: 100, Spend: 0}}); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+	}
+	// The dead replica's row and its hold of 400 are swept (one
+	// transaction) while the others reserve and settle.
+	deadline := time.Now().Add(10 * ttl)
+	for {
+		var n int64
+		err := a.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM gateway_replicas) - 2 + (SELECT count(*) FROM spend_holds h WHERE amount > 0
+			AND NOT EXISTS (SELECT 1 FROM gateway_replicas r WHERE r.id = h.replica AND r.expires_at > now()))`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dead replica's hold was not released under load")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	sps, err := a.Spends(ctx, []store.SpendKey{k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held int64
+	if err := a.Pool().QueryRow(ctx, `SELECT COALESCE(sum(amount), 0)::BIGINT FROM spend_holds`).Scan(&held); err != nil {
+		t.Fatal(err)
+	}
+	if sps[0].Reserved != 0 || held != 0 {
+		t.Errorf("after everything settled: reserved %d, holds %d, want 0", sps[0].Reserved, held)
+	}
+}
