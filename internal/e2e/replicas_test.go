@@ -184,6 +184,7 @@ models:
 		})
 	}
 	wg.Wait()
+	t.Logf("one Idempotency-Key on two replicas at once: %d upstream call(s), %d replay(s)", good.Count()-before, replayed.Load())
 	if n := good.Count() - before; n != 1 || replayed.Load() != 1 || idem[0] != idem[1] {
 		t.Errorf("one Idempotency-Key on two replicas: %d upstream calls, %d replays, same answer %v; want 1, 1, true",
 			n, replayed.Load(), idem[0] == idem[1])
