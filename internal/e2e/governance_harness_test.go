@@ -71,8 +71,19 @@ func (t *govTee) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t.mu.Unlock()
 }
 
-// find returns the exchanges whose request contains marker.
+// find returns the exchanges whose request holds marker. The upstream
+// handler records an exchange when it returns, which can be after the
+// client read a streamed answer's last byte: find waits up to 5 s for at
+// least one.
 func (t *govTee) find(marker string) []govExchange {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if out := t.match(marker); len(out) > 0 || time.Now().After(deadline) {
+			return out
+		}
+	}
+}
+
+func (t *govTee) match(marker string) []govExchange {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []govExchange
