@@ -147,7 +147,8 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, x *exchang
 	}
 	defer resp.Body.Close()
 	if c.Stream && resp.StatusCode < 300 {
-		resp.Body = &cappedBody{ReadCloser: resp.Body, left: g.streamLimit(x), limit: g.streamLimit(x)}
+		limit := g.streamLimit(x)
+		resp.Body = &cappedBody{ReadCloser: resp.Body, left: limit, limit: limit}
 	}
 	if wd != nil {
 		wd.reset(tm.FirstToken)
@@ -325,11 +326,11 @@ func maxTokensHint(x *exchange) int {
 		}
 		body = gc
 	}
-	for _, k := range [...]string{"max_tokens", "max_completion_tokens", "max_output_tokens", "maxOutputTokens"} {
-		if v, ok, _ := jsonscan.Get(body, k); ok {
-			if n, err := strconv.Atoi(string(v)); err == nil && n > 0 {
-				return n
-			}
+	// One scan of the top level for every format's name of the cap.
+	vals, _ := jsonscan.Fields(body, "max_tokens", "max_completion_tokens", "max_output_tokens", "maxOutputTokens")
+	for _, v := range vals {
+		if n, err := strconv.Atoi(string(v)); err == nil && n > 0 {
+			return n
 		}
 	}
 	return 0

@@ -35,9 +35,10 @@ type Admission struct {
 	// provider.
 	PriceModel string
 	Provider   string
-	// Routes are every deployment the request may be served by (nil when
-	// it is only the first route); the worst-case cost is the dearest's.
-	Routes []Route
+	// Routes lists every deployment the request may be served by (nil
+	// when it is only the first route); the worst-case cost is the
+	// dearest's. It allocates, so call it only when pricing.
+	Routes func() []Route
 	Stream bool
 	// Tokens estimates the request's input tokens and its output cap (the
 	// client's max tokens, else the model's). It decodes the body, so call

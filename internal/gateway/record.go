@@ -85,11 +85,15 @@ func (g *Gateway) admission(x *exchange, chain []*Deployment) *Admission {
 	// Every route the request may take, the context fallback's included:
 	// the reservation is priced at the dearest, so no fallback can
 	// overshoot a budget.
+	// Built only when a budget needs pricing.
 	if len(chain) > 1 || g.router.hasContextFallback(x.c.Model) {
-		alt, _ := g.router.ContextFallback(x.c.Model)
-		a.Routes = make([]Route, 0, len(chain)+len(alt))
-		for _, d := range append(chain[:len(chain):len(chain)], alt...) {
-			a.Routes = append(a.Routes, Route{Provider: d.Upstream.Name, Model: d.Model})
+		a.Routes = func() []Route {
+			alt, _ := g.router.ContextFallback(x.c.Model)
+			routes := make([]Route, 0, len(chain)+len(alt))
+			for _, d := range append(chain[:len(chain):len(chain)], alt...) {
+				routes = append(routes, Route{Provider: d.Upstream.Name, Model: d.Model})
+			}
+			return routes
 		}
 	}
 	a.Tokens = func() (int, int) {

@@ -189,9 +189,9 @@ func (g *Governor) Admit(ctx context.Context, a *gateway.Admission) (gateway.Tic
 	var cost float64
 	priced, priceModel := false, a.PriceModel
 	if g.prices != nil {
-		routes := a.Routes
-		if len(routes) == 0 {
-			routes = []gateway.Route{{Provider: a.Provider, Model: a.PriceModel}}
+		routes := []gateway.Route{{Provider: a.Provider, Model: a.PriceModel}}
+		if a.Routes != nil {
+			routes = a.Routes()
 		}
 		for _, rt := range routes {
 			price, ok := g.prices.Price(rt.Provider, rt.Model)
