@@ -54,7 +54,6 @@ type pick struct {
 	i      int
 	d      *Deployment
 	done   func(Outcome)
-	forced bool // every usable route was ejected: sent anyway
 	waited bool // a cooldown was waited out just before
 }
 
@@ -129,7 +128,7 @@ func (g *Gateway) pick(ctx context.Context, x *exchange, rs *routes) (pick, *pro
 				continue
 			}
 			g.log.Debug("every route is ejected: trying the one whose ejection ends first", "request_id", x.c.RequestID, "deployment", d.Name)
-			return pick{i: ejected, d: d, done: d.Guard.Force(), forced: true}, nil
+			return pick{i: ejected, d: d, done: d.Guard.Force()}, nil
 		}
 		if cooling >= 0 {
 			d := rs.chain[cooling]
