@@ -47,7 +47,7 @@ func buildUpstream(cfg *config.Config, name string, p *config.Provider) (*gatewa
 		Endpoint: provider.Endpoint{Provider: name, BaseURL: p.BaseURL, APIKey: p.APIKey, Header: headerOf(p.Headers)},
 	}
 	u.RequiresKey = gateway.RequiresKey(p.BaseURL)
-	u.Client = &http.Client{Transport: gateway.NewTransport(u.Timeouts)}
+	u.Client = &http.Client{Transport: gateway.NewTransport(u.Timeouts, p.Protocol)}
 	wf := wireFormats[u.Format]
 	if wf.upstream == nil {
 		return nil, fmt.Errorf("provider %s: unknown type %q", name, p.Type)

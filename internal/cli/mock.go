@@ -30,6 +30,7 @@ Faults apply to every request; a single request can pick its own with the header
 		cut     = fs.Int("cut-after", 0, "abort streams after N events (connection cut mid-answer)")
 		errEv   = fs.Int("error-event-after", 0, "end streams after N events with an in-stream error event")
 		bad     = fs.Bool("malformed", false, "answer 200 with a body that is not valid JSON")
+		h2c     = fs.Bool("h2c", false, "also speak HTTP/2 without TLS (prior knowledge) on the same port, as vLLM can (providers.X.protocol: h2c)")
 		ctxWin  = fs.Int("context-window", 0, "answer the format's context-overflow 400 for prompts over N tokens")
 		text    = fs.String("text", "", "reply text (default: echoes the start of the last user message)")
 		seed    = fs.Uint64("seed", 1, "random seed for --rate")
@@ -91,6 +92,14 @@ Faults apply to every request; a single request can pick its own with the header
 		fmt.Fprintf(env.Stdout, "  faults: %s\n", f)
 	}
 	hs := &http.Server{Handler: m, ReadHeaderTimeout: 10 * time.Second}
+	if *h2c {
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetUnencryptedHTTP2(true)
+		hs.Protocols = &p
+		hs.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 1000}
+		fmt.Fprintf(env.Stdout, "  speaks HTTP/1.1 and h2c (HTTP/2 without TLS) on the same port\n")
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -107,7 +107,7 @@ modles: {}
 			want: []string{
 				`llmgate.yaml:4:5: providers.openai.baseurl: unknown key "baseurl"; did you mean base_url?`,
 				`llmgate.yaml:5:5: providers.openai.apiKey: unknown key "apiKey"; did you mean api_key?`,
-				`llmgate.yaml:6:5: providers.openai.colour: unknown key "colour"; known keys are type, base_url, api_key, headers, models, prefixes, api, max_tokens_field, stream_usage, timeouts, breaker, rpm, tpm, weight`,
+				`llmgate.yaml:6:5: providers.openai.colour: unknown key "colour"; known keys are type, base_url, api_key, headers, models, prefixes, api, max_tokens_field, stream_usage, timeouts, breaker, rpm, tpm, weight, protocol`,
 				`llmgate.yaml:7:1: modles: unknown key "modles"; did you mean models?`,
 			},
 		},

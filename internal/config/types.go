@@ -168,7 +168,21 @@ type Provider struct {
 	TPM int `yaml:"tpm"`
 	// Weight is this deployment's share in a pool. Default 1.
 	Weight int `yaml:"weight"`
+	// Protocol is the HTTP version spoken to the provider: "auto" (the
+	// default: HTTP/2 over TLS when the server offers it, which every public
+	// vendor does, HTTP/1.1 on plain http://), "h2c" (HTTP/2 without TLS, by
+	// prior knowledge, for local servers that speak it such as vLLM or
+	// `llmgate mock --h2c`: many streams share a few connections instead of
+	// one descriptor each) or "http1" (never HTTP/2).
+	Protocol string `yaml:"protocol"`
 }
+
+// Provider protocols.
+const (
+	ProtocolAuto  = "auto"
+	ProtocolH2C   = "h2c"
+	ProtocolHTTP1 = "http1"
+)
 
 // Model is an explicit route for a model name.
 type Model struct {

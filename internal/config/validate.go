@@ -255,6 +255,11 @@ func validateProvider(v *validator, name string, p *Provider) {
 	v.nonNegativeInt(path+".rpm", int64(p.RPM))
 	v.nonNegativeInt(path+".tpm", int64(p.TPM))
 	v.nonNegativeInt(path+".weight", int64(p.Weight))
+	switch p.Protocol {
+	case "", ProtocolAuto, ProtocolH2C, ProtocolHTTP1:
+	default:
+		v.add(path+".protocol", "unknown protocol %q (want auto, h2c or http1)", p.Protocol)
+	}
 	if p.Timeouts != nil {
 		validateTimeouts(v, path+".timeouts", p.Timeouts)
 	}

@@ -144,7 +144,7 @@ func BenchmarkGatewayServe(b *testing.B) {
 	// The floor: the same upstream request from a plain client, as the
 	// gateway's transport would send it, without the gateway.
 	b.Run("upstream-only", func(b *testing.B) {
-		hc := &http.Client{Transport: gateway.NewTransport(config.Timeouts{})}
+		hc := &http.Client{Transport: gateway.NewTransport(config.Timeouts{}, "")}
 		body := []byte(benchCases()[0].body)
 		b.ReportAllocs()
 		for b.Loop() {

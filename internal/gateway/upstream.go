@@ -79,9 +79,38 @@ func (u *Upstream) KeyHint() string {
 // connections, the configured connect timeout, and no transparent
 // compression (SSE must not be buffered by gzip). Response-header,
 // first-token and idle timeouts are the pipeline's (a non-streamed answer
-// sends its headers only when the whole answer is ready).
-func NewTransport(t config.Timeouts) *http.Transport {
+// sends its headers only when the whole answer is ready). protocol is a
+// config.Provider.Protocol: "" and auto negotiate HTTP/2 over TLS, h2c
+// speaks HTTP/2 to http:// URLs by prior knowledge, http1 never HTTP/2.
+func NewTransport(t config.Timeouts, protocol string) *http.Transport {
 	d := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
+	tr := newTransport(d, t)
+	switch protocol {
+	case config.ProtocolH2C:
+		var p http.Protocols
+		p.SetHTTP2(true)
+		p.SetUnencryptedHTTP2(true)
+		tr.Protocols = &p
+		// Without a cap, every request of a burst that arrives before the
+		// first connection is up dials its own (the extras are closed once
+		// HTTP/2 is known), which at thousands of streams spends a descriptor
+		// each. With one, the burst waits for the first connection and shares
+		// it; a connection whose streams are full still makes room for a new
+		// dial.
+		tr.MaxConnsPerHost = h2cDialers
+	case config.ProtocolHTTP1:
+		var p http.Protocols
+		p.SetHTTP1(true)
+		tr.Protocols = &p
+		tr.ForceAttemptHTTP2 = false
+	}
+	return tr
+}
+
+// h2cDialers bounds the connections an h2c transport dials at once.
+const h2cDialers = 8
+
+func newTransport(d *net.Dialer, t config.Timeouts) *http.Transport {
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           d.DialContext,
