@@ -16,6 +16,11 @@
 //     SIGKILLed under load; overshoot, hold release time, rows lost vs the
 //     window, ejection reach, Idempotency-Key across replicas.
 //   - TestEjectionReachesTheOtherReplica: ejection shared through Redis.
+//   - TestHostileTraffic: one gateway process under hostile traffic; model
+//     names built to escape the upstream path (0 may), 150 clients
+//     trickling their bodies (each cut by body_read_timeout), upstream 200s
+//     that are not their format's answer, streamed or not (0 passed on as
+//     a 200).
 //
 // It needs PostgreSQL (LLMGATE_TEST_POSTGRES_DSN, default
 // postgres://postgres@127.0.0.1:5432/test) and Redis
@@ -40,6 +45,7 @@ var tests = []string{
 	"TestSIGKILLReleasesHoldsOfTheDeadReplica",
 	"TestThreeReplicasKill9",
 	"TestEjectionReachesTheOtherReplica",
+	"TestHostileTraffic",
 }
 
 // figure is a t.Logf or t.Errorf line of a test: "    file_test.go:123: text".

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -139,6 +140,7 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 		nPending int
 		content  int
 		sawDone  bool
+		sawData  bool
 		ev       sse.Event
 		err      error
 	)
@@ -178,6 +180,12 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 		if err != nil {
 			if errors.Is(err, io.EOF) && (sawDone || provider.SpecOf(u.Format).EndsAtEOF) {
 				if !x.committed {
+					if !sawData {
+						// A 200 whose body held no event (HTML, a JSON body,
+						// nothing): not a stream of this format.
+						return &provider.Error{Kind: provider.KindBadGateway,
+							Message: fmt.Sprintf("provider %s answered 200 to a streamed request with no %s stream events in the body", u.Name, u.Format)}
+					}
 					flushPending()
 				}
 				break
@@ -190,6 +198,7 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 			return perr
 		}
 		wd.tick()
+		sawData = sawData || ev.HasData
 		info := u.Pass.ScanEvent(&ev)
 		if info.HasUsage {
 			provider.MergeUsage(&x.usage, info.Usage)
