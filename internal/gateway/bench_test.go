@@ -21,6 +21,7 @@ import (
 	"github.com/llmgate/llmgate/internal/cli"
 	"github.com/llmgate/llmgate/internal/config"
 	"github.com/llmgate/llmgate/internal/gateway"
+	"github.com/llmgate/llmgate/internal/governance"
 	"github.com/llmgate/llmgate/internal/mock"
 	"github.com/llmgate/llmgate/internal/provider"
 )
@@ -175,6 +176,71 @@ func BenchmarkGatewayServe(b *testing.B) {
 				body := append([]byte(nil), c.body...)
 				if e := app.Gateway.Handle(w, r, c.call(body)); e != nil {
 					b.Fatal(e)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkGovernedServe measures what a virtual key costs a request: the
+// server's whole handler (credentials, body read, pipeline, request
+// record) with the request log on SQLite in a temp dir, as the default
+// configuration runs, for a request without a key and one with a key that
+// has rpm, tpm and a budget (limits high enough that nothing is refused).
+// The upstream is a canned loopback server. Compare the two sub-benchmarks
+// of one run: their ratio is what governance costs.
+//
+//	go test -run XXX -bench GovernedServe -benchmem ./internal/gateway
+func BenchmarkGovernedServe(b *testing.B) {
+	up := httptest.NewServer(newBenchUpstream(b))
+	b.Cleanup(up.Close)
+	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
+storage: {data_dir: %q}
+providers:
+  oai: {type: openai, base_url: %s/v1, api_key: x, models: [gpt-4o-mini]}
+`, b.TempDir(), up.URL)
+	cfg, err := config.Parse("bench.yaml", []byte(yaml), func(string) string { return "" })
+	if err != nil {
+		b.Fatal(err)
+	}
+	app, err := cli.NewApp(context.Background(), cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		app.Close(ctx)
+	})
+	nk, err := app.Governor.CreateKey(context.Background(), governance.KeySpec{Name: "bench",
+		RPM: 1 << 30, TPM: 1 << 30, BudgetUSD: 1e9})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const body = `{"model":"gpt-4o-mini","max_tokens":64,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello to the benchmark"}]}`
+	for _, tc := range []struct{ name, auth string }{
+		{"no-key", "Bearer sk-client"},
+		{"key-rpm-tpm-budget", "Bearer " + nk.Secret},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			req := func() *http.Request {
+				r, _ := http.NewRequest(http.MethodPost, "http://llmgate/v1/chat/completions", strings.NewReader(body))
+				r.Header.Set("Content-Type", "application/json")
+				r.Header.Set("Authorization", tc.auth)
+				return r
+			}
+			w := &benchWriter{h: http.Header{}, keep: true}
+			app.Handler.ServeHTTP(w, req())
+			if w.code != http.StatusOK || !strings.Contains(w.buf.String(), `"Mock reply to: `) {
+				b.Fatalf("HTTP %d:\n%s", w.code, w.buf.String())
+			}
+			w.keep = false
+			b.ReportAllocs()
+			for b.Loop() {
+				w.reset()
+				app.Handler.ServeHTTP(w, req())
+				if w.code != http.StatusOK {
+					b.Fatalf("HTTP %d", w.code)
 				}
 			}
 		})
