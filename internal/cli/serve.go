@@ -183,16 +183,22 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	if cfg.File != "" {
 		a.LoadConfig = func() (*config.Config, error) { return config.Load(cfg.File, os.Getenv) }
 	}
+	// The store is always open: it keeps keys, teams, spend counters and
+	// the ledger. request_log.persist: false keeps only the rows of
+	// requests without a virtual key (and all content) in memory.
 	persist := cfg.RequestLog.Persist == nil || *cfg.RequestLog.Persist
-	lo := reqlog.LogOptions{Ring: reqlog.NewRing(cfg.RequestLog.RingSize), Shared: cfg.Storage.Driver == "postgres"}
+	lo := reqlog.LogOptions{Ring: reqlog.NewRing(cfg.RequestLog.RingSize), Shared: cfg.Storage.Driver == "postgres" && persist}
+	st, where, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.store, a.storeAt = st, where
+	a.writer = reqlog.NewWriter(st, reqlog.Options{Logger: logger, OnDrop: a.Metrics.RecordDropped})
+	lo.Writer = a.writer
 	if persist {
-		st, where, err := openStore(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-		a.store, a.storeAt = st, where
-		a.writer = reqlog.NewWriter(st, reqlog.Options{Logger: logger, OnDrop: a.Metrics.RecordDropped})
-		lo.Writer, lo.Reader = a.writer, st
+		lo.Reader = st
+	} else {
+		lo.LedgerOnly = true
 	}
 	a.Log = reqlog.NewLog(lo)
 	tel, err := telemetry.New(ctx, cfg.Telemetry, os.Getenv, Version)

@@ -31,6 +31,11 @@ type LogOptions struct {
 	// PostgreSQL), so every query consults it and merges the ring's newest
 	// records in.
 	Shared bool
+	// LedgerOnly sends the Writer only the records that are billing: those
+	// of a virtual key or with charges (store.Record.Charges), without
+	// their prompt and completion. The others stay in the ring alone
+	// (request_log.persist: false).
+	LedgerOnly bool
 }
 
 // Log is the request log: every record goes into the in-memory ring and to
@@ -44,6 +49,7 @@ type Log struct {
 	reader store.RecordReader
 	start  time.Time
 	shared bool
+	ledger bool // LedgerOnly
 }
 
 // NewLog returns a Log configured by o.
@@ -54,7 +60,7 @@ func NewLog(o LogOptions) *Log {
 	if o.Start.IsZero() {
 		o.Start = time.Now()
 	}
-	return &Log{ring: o.Ring, writer: o.Writer, reader: o.Reader, start: o.Start, shared: o.Shared}
+	return &Log{ring: o.Ring, writer: o.Writer, reader: o.Reader, start: o.Start, shared: o.Shared, ledger: o.LedgerOnly}
 }
 
 // Record logs r: it adds it to the ring and enqueues it for writing. A
@@ -65,9 +71,16 @@ func (l *Log) Record(r store.Record) {
 		r.ID = store.NewID()
 	}
 	l.ring.Add(r)
-	if l.writer != nil {
-		l.writer.Enqueue(r)
+	if l.writer == nil {
+		return
 	}
+	if l.ledger {
+		if r.KeyID == "" && len(r.Charges) == 0 {
+			return
+		}
+		r.Prompt, r.Completion = "", ""
+	}
+	l.writer.Enqueue(r)
 }
 
 // Query returns the records f selects, newest first, from the ring when it

@@ -8,6 +8,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -16,7 +17,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/llmgate/llmgate/internal/store"
@@ -34,6 +37,9 @@ var migrationFS embed.FS
 // safe for concurrent use. Create it with Open; the zero value is not usable.
 type Store struct {
 	db *sql.DB
+
+	stmtMu sync.Mutex        // protects stmts
+	stmts  map[int]*sql.Stmt // multi-row inserts by size (insertStmt)
 }
 
 var (
@@ -88,7 +94,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmtMu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = nil
+	s.stmtMu.Unlock()
+	return s.db.Close()
+}
 
 // migrate applies, in one transaction, every embedded migration not yet
 // recorded in schema_migrations. The transaction begins IMMEDIATE (the DSN's
@@ -153,16 +167,89 @@ const columns = `id, time_us, client_format, op, model_asked, provider, model_se
 	input_tokens, output_tokens, cached_tokens, reasoning_tokens, tokens_estimated,
 	cost_usd, priced, key_id, team, prompt, completion`
 
-const insertSQL = `INSERT INTO requests (` + columns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (id) DO NOTHING`
+// insertRows is the multi-row INSERT of n records.
+func insertRows(n int) string {
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	var b strings.Builder
+	b.Grow(len(columns) + 64 + n*(len(row)+2))
+	b.WriteString("INSERT INTO requests (" + columns + ") VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	b.WriteString(" ON CONFLICT (time_us, id) DO NOTHING")
+	return b.String()
+}
 
-// WriteRecords inserts recs in one transaction with one prepared statement.
-// Records whose ID is already stored are skipped.
-func (s *Store) WriteRecords(ctx context.Context, recs []store.Record) (err error) {
+// numColumns is the number of columns insertRows binds per record.
+const numColumns = 26
+
+// chunkSizes are the statement sizes WriteRecords uses, largest first: a
+// batch is cut into chunks of these sizes (256 = 3 x 64 + 4 x 16, 37 =
+// 2 x 16 + 4 + 1), each one statement prepared once per connection.
+var chunkSizes = [...]int{64, 16, 4, 1}
+
+// insertStmt returns the prepared statement that inserts n records, n one
+// of chunkSizes.
+func (s *Store) insertStmt(ctx context.Context, n int) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st := s.stmts[n]; st != nil {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, insertRows(n))
+	if err != nil {
+		return nil, err
+	}
+	if s.stmts == nil {
+		s.stmts = make(map[int]*sql.Stmt, len(chunkSizes))
+	}
+	s.stmts[n] = st
+	return st, nil
+}
+
+// appendArgs appends r's column values, in columns order, to args.
+func appendArgs(args []any, r *store.Record, id string) []any {
+	return append(args,
+		id, r.Time.UnixMicro(), r.ClientFormat, r.Op, r.ModelAsked, r.Provider, r.ModelServed,
+		r.Status, r.ErrorKind, r.ErrorMessage, r.Attempts, r.Fallback, r.Stream,
+		r.Latency.Microseconds(), r.TTFT.Microseconds(),
+		r.InputTokens, r.OutputTokens, r.CachedTokens, r.ReasoningTokens, r.TokensEstimated,
+		r.CostUSD, r.Priced, r.KeyID, r.Team, r.Prompt, r.Completion)
+}
+
+// counterID is a spend counter as a map key.
+type counterID struct {
+	scope, subject string
+	startUS        int64
+}
+
+// errStoredBefore says a multi-row chunk held a record already stored.
+var errStoredBefore = errors.New("a record of the chunk is already stored")
+
+// WriteRecords inserts recs in one transaction, as multi-row INSERT
+// statements of chunkSizes records (prepared once), and adds the records'
+// charges to their spend counters in the same transaction: one upsert per
+// distinct counter, summed over the records inserted. Records whose ID is
+// already stored are skipped and charge nothing: a batch holding one (a
+// retry after an error) is rolled back and written again one row at a
+// time, so that only the new rows charge.
+func (s *Store) WriteRecords(ctx context.Context, recs []store.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	err := s.writeRecords(ctx, recs, false)
+	if errors.Is(err, errStoredBefore) {
+		err = s.writeRecords(ctx, recs, true)
+	}
+	return err
+}
+
+// writeRecords is one transaction of WriteRecords; rowByRow writes one
+// record per statement and tells which ones were already stored.
+func (s *Store) writeRecords(ctx context.Context, recs []store.Record, rowByRow bool) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: write records: %w", err)
@@ -172,38 +259,66 @@ func (s *Store) WriteRecords(ctx context.Context, recs []store.Record) (err erro
 			tx.Rollback()
 		}
 	}()
-	stmt, err := tx.PrepareContext(ctx, insertSQL)
-	if err != nil {
-		return fmt.Errorf("sqlite: write records: %w", err)
-	}
-	defer stmt.Close()
-	for i := range recs {
-		r := &recs[i]
-		id := r.ID
-		if id == "" {
-			id = store.NewID()
+	var charges map[counterID]int64
+	args := make([]any, 0, numColumns*min(len(recs), chunkSizes[0]))
+	for rest := recs; len(rest) > 0; {
+		n := 1
+		for _, size := range chunkSizes {
+			if len(rest) >= size && !rowByRow {
+				n = size
+				break
+			}
 		}
-		res, err := stmt.ExecContext(ctx,
-			id, r.Time.UnixMicro(), r.ClientFormat, r.Op, r.ModelAsked, r.Provider, r.ModelServed,
-			r.Status, r.ErrorKind, r.ErrorMessage, r.Attempts, r.Fallback, r.Stream,
-			r.Latency.Microseconds(), r.TTFT.Microseconds(),
-			r.InputTokens, r.OutputTokens, r.CachedTokens, r.ReasoningTokens, r.TokensEstimated,
-			r.CostUSD, r.Priced, r.KeyID, r.Team, r.Prompt, r.Completion,
-		)
+		chunk := rest[:n]
+		rest = rest[n:]
+		st, err := s.insertStmt(ctx, n)
 		if err != nil {
-			return fmt.Errorf("sqlite: write record %s: %w", id, err)
+			return fmt.Errorf("sqlite: write records: %w", err)
 		}
-		if len(r.Charges) == 0 {
-			continue
+		args = args[:0]
+		for i := range chunk {
+			id := chunk[i].ID
+			if id == "" {
+				id = store.NewID()
+			}
+			args = appendArgs(args, &chunk[i], id)
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
+		res, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("sqlite: write %d records: %w", n, err)
+		}
+		inserted, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlite: write records: %w", err)
+		}
+		if int(inserted) != n {
+			if n > 1 {
+				return errStoredBefore
+			}
 			continue // already stored: already charged
 		}
-		for _, c := range r.Charges {
+		for i := range chunk {
+			for _, c := range chunk[i].Charges {
+				if charges == nil {
+					charges = make(map[counterID]int64, 4)
+				}
+				charges[counterID{c.Scope, c.Subject, startUS(c.Start)}] += c.Amount
+			}
+		}
+	}
+	if len(charges) > 0 {
+		ids := make([]counterID, 0, len(charges))
+		for id := range charges {
+			ids = append(ids, id)
+		}
+		slices.SortFunc(ids, func(a, b counterID) int {
+			return cmp.Or(cmp.Compare(a.scope, b.scope), cmp.Compare(a.subject, b.subject), cmp.Compare(a.startUS, b.startUS))
+		})
+		for _, id := range ids {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO spend (scope, subject, start_us, spent) VALUES (?, ?, ?, ?)
 				ON CONFLICT (scope, subject, start_us) DO UPDATE SET spent = spend.spent + excluded.spent`,
-				c.Scope, c.Subject, startUS(c.Start), c.Amount); err != nil {
-				return fmt.Errorf("sqlite: charge record %s: %w", id, err)
+				id.scope, id.subject, id.startUS, charges[id]); err != nil {
+				return fmt.Errorf("sqlite: charge records: %w", err)
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -132,5 +133,109 @@ func TestRecordChargesAreWrittenWithTheRow(t *testing.T) {
 		if sp.Spent != 1255 {
 			t.Errorf("%s/%s spent = %d nano-USD, want 1255 (each row charged once)", sp.Scope, sp.Subject, sp.Spent)
 		}
+	}
+}
+
+// A batch cut into multi-row statements of every size (64, 16, 4, 1), then
+// retried with new rows mixed in: every record is stored once, and the
+// counters are charged once per stored row, whatever the chunking.
+func TestMultiRowBatchRetriedChargesOnce(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	keyK := store.SpendKey{Scope: "key", Subject: "k1", Start: day}
+	teamK := store.SpendKey{Scope: "team", Subject: "t1", Start: day}
+	rec := func(i int) store.Record {
+		return store.Record{ID: fmt.Sprintf("r%03d", i), Time: day.Add(time.Duration(i) * time.Second), KeyID: "k1", Team: "t1",
+			Charges: []store.Charge{{SpendKey: keyK, Amount: int64(i + 1)}, {SpendKey: teamK, Amount: 2 * int64(i+1)}}}
+	}
+	var first []store.Record
+	for i := range 85 { // 64 + 16 + 4 + 1
+		first = append(first, rec(i))
+	}
+	if err := s.WriteRecords(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	// A retry of the first 70 with 30 new ones.
+	var retry []store.Record
+	for i := range 100 {
+		if i < 70 || i >= 85 {
+			retry = append(retry, rec(i))
+		}
+	}
+	if err := s.WriteRecords(ctx, retry); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Records(ctx, store.Filter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 100 {
+		t.Fatalf("%d rows, want 100", len(got))
+	}
+	seen := map[string]bool{}
+	for _, r := range got {
+		if seen[r.ID] {
+			t.Fatalf("row %s stored twice", r.ID)
+		}
+		seen[r.ID] = true
+	}
+	want := int64(100 * 101 / 2)
+	sps, err := s.Spends(ctx, []store.SpendKey{keyK, teamK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sps[0].Spent != want || sps[1].Spent != 2*want {
+		t.Errorf("spent key %d team %d, want %d and %d (each row charged once)", sps[0].Spent, sps[1].Spent, want, 2*want)
+	}
+}
+
+// A database made by the first two migrations keeps its rows through the
+// rebuild of 0003, and still refuses a row it holds.
+func TestUpgradeKeepsRows(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), sqlite.FileName)
+	db, err := sql.Open("sqlite", sqlite.DSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_us INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"0001_requests.sql", "0002_governance.sql"} {
+		b, err := os.ReadFile(filepath.Join("migrations", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(string(b)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`INSERT INTO schema_migrations VALUES (?, ?, 0)`, i+1, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(`INSERT INTO requests (id, time_us, provider, key_id, cost_usd) VALUES ('old', 1000000, 'openai', 'k1', 0.5)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	old := store.Record{ID: "old", Time: time.UnixMicro(1000000), Provider: "other"}
+	if err := s.WriteRecords(ctx, []store.Record{old, {ID: "new", Time: time.UnixMicro(2000000)}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Records(ctx, store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != "new" || got[1].ID != "old" || got[1].Provider != "openai" || got[1].KeyID != "k1" || got[1].CostUSD != 0.5 {
+		t.Fatalf("after upgrade: %+v", got)
 	}
 }
