@@ -51,6 +51,13 @@ func TestPersistOffKeepsKeysSpendAndLedger(t *testing.T) {
 	if _, err := govChat(t, srv.URL, govMaster, "openai", govOA, false); err != nil {
 		t.Fatal(err)
 	}
+	var logs struct {
+		Records []map[string]any `json:"data"`
+	}
+	govAdmin(t, srv.URL, http.MethodGet, "/logs", nil, &logs)
+	if len(logs.Records) != n+1 {
+		t.Errorf("GET /logs before restart = %d records, want %d (the in-memory ring)", len(logs.Records), n+1)
+	}
 	g := &govGate{URL: srv.URL}
 	before := g.key(t, nk.Key.ID)
 	if before.Budget == nil || before.Budget.SpentUSD <= 0 {
@@ -80,9 +87,7 @@ func TestPersistOffKeepsKeysSpendAndLedger(t *testing.T) {
 		t.Fatalf("ledger after restart %+v, want %d requests costing the key's spend $%.9f", rep.Rows, n, after.Budget.SpentUSD)
 	}
 	// GET /logs is the in-memory ring: empty after the restart.
-	var logs struct {
-		Records []map[string]any `json:"records"`
-	}
+	logs.Records = nil
 	govAdmin(t, srv.URL, http.MethodGet, "/logs", nil, &logs)
 	if len(logs.Records) != 0 {
 		t.Errorf("GET /logs after restart = %d records, want 0 (persist: false keeps them in memory)", len(logs.Records))
