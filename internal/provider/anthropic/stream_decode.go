@@ -1,7 +1,6 @@
 package anthropic
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 
@@ -121,158 +120,138 @@ func (d *StreamDecoder) step() {
 }
 
 func (d *StreamDecoder) messageStart(data []byte) {
-	var m struct {
-		Message struct {
-			ID    string    `json:"id"`
-			Model string    `json:"model"`
-			Usage wireUsage `json:"usage"`
-		} `json:"message"`
-	}
-	if err := json.Unmarshal(data, &m); err != nil {
-		d.fail("upstream sent a malformed message_start event", err)
-		return
+	var m startView
+	if !scanStart(data, &m) {
+		var err error
+		if m, err = decodeStart(data); err != nil {
+			d.fail("upstream sent a malformed message_start event", err)
+			return
+		}
 	}
 	if d.started {
 		return
 	}
-	u := &m.Message.Usage
-	d.in, d.cacheWrite, d.cacheRead = deref(u.InputTokens), deref(u.CacheCreationInputTokens), deref(u.CacheReadInputTokens)
+	u := &m.usage
+	d.in, d.cacheWrite, d.cacheRead = u.in, u.cacheWrite, u.cacheRead
 	d.started = true
-	d.push(provider.Event{Type: provider.EventStart, ID: m.Message.ID, Model: m.Message.Model, Usage: u.canonical()})
+	d.push(provider.Event{Type: provider.EventStart, ID: m.id, Model: m.model, Usage: provider.Usage{
+		InputTokens:      u.in + u.cacheWrite + u.cacheRead,
+		OutputTokens:     u.out,
+		CachedTokens:     u.cacheRead,
+		CacheWriteTokens: u.cacheWrite,
+		ReasoningTokens:  u.thinking,
+	}})
 }
 
 func (d *StreamDecoder) blockStart(data []byte) {
-	var m struct {
-		Index        *int          `json:"index"`
-		ContentBlock wireRespBlock `json:"content_block"`
+	var b blockStartView
+	if !scanBlockStart(data, &b) {
+		var err error
+		if b, err = decodeBlockStart(data); err != nil {
+			d.fail("upstream sent a malformed content_block_start event", err)
+			return
+		}
 	}
-	if err := json.Unmarshal(data, &m); err != nil || m.Index == nil || *m.Index < 0 || *m.Index >= maxBlocks {
-		d.fail("upstream sent a malformed content_block_start event", err)
+	idx := b.index
+	if idx < 0 || idx >= maxBlocks {
+		d.fail("upstream sent a malformed content_block_start event", nil)
 		return
 	}
-	idx, b := *m.Index, &m.ContentBlock
 	for len(d.blocks) <= idx {
 		d.blocks = append(d.blocks, blockInfo{})
 	}
-	switch b.Type {
-	case "text":
+	switch b.kind {
+	case blockText:
 		d.blocks[idx] = blockInfo{kind: blockText}
-		if b.Text != "" {
-			d.push(provider.Event{Type: provider.EventText, Text: b.Text})
+		if b.text != "" {
+			d.push(provider.Event{Type: provider.EventText, Text: b.text})
 		}
-	case "tool_use":
+	case blockTool:
 		t := d.tools
 		d.tools++
 		d.blocks[idx] = blockInfo{kind: blockTool, tool: t}
-		d.push(provider.Event{Type: provider.EventToolCall, ToolIndex: t, ToolID: b.ID, ToolName: b.Name})
-		if hasMembers(b.Input) { // Anthropic sends {} and streams the input; others may not
-			d.push(provider.Event{Type: provider.EventToolArgs, ToolIndex: t, Text: string(b.Input)})
+		d.push(provider.Event{Type: provider.EventToolCall, ToolIndex: t, ToolID: b.id, ToolName: b.name})
+		if hasMembers(b.input) { // Anthropic sends {} and streams the input; others may not
+			d.push(provider.Event{Type: provider.EventToolArgs, ToolIndex: t, Text: string(b.input)})
 		}
-	case "thinking":
+	case blockThinking:
 		d.blocks[idx] = blockInfo{kind: blockThinking}
-		if b.Thinking != "" || b.Signature != "" {
-			d.push(provider.Event{Type: provider.EventThinking, Text: b.Thinking, Signature: b.Signature})
+		if b.thinking != "" || b.signature != "" {
+			d.push(provider.Event{Type: provider.EventThinking, Text: b.thinking, Signature: b.signature})
 		}
 	default: // redacted_thinking, server tools: their deltas are skipped
 		d.blocks[idx] = blockInfo{}
 	}
 }
 
-// blockDelta is the hot path: it reads the few members it needs with
-// jsonscan instead of decoding the event.
+// blockDelta is the hot path, one event per token: scanDelta reads it
+// without encoding/json and without allocating beyond the text itself.
 func (d *StreamDecoder) blockDelta(data []byte) {
-	var index, delta []byte
-	err := jsonscan.Each(data, func(m jsonscan.Member) bool {
-		switch string(m.Key) {
-		case "index":
-			index = m.Value
-		case "delta":
-			delta = m.Value
+	var v deltaView
+	if !scanDelta(data, &v) {
+		var err error
+		if v, err = decodeDelta(data); err != nil {
+			d.fail("upstream sent a malformed content_block_delta event", err)
+			return
 		}
-		return true
-	})
-	idx, ok := parseUint(index)
-	if err != nil || !ok || len(delta) == 0 || delta[0] != '{' {
-		d.fail("upstream sent a malformed content_block_delta event", err)
-		return
 	}
-	var typ, text []byte
-	err = jsonscan.Each(delta, func(m jsonscan.Member) bool {
-		switch string(m.Key) {
-		case "type":
-			typ = m.Value
-		case "text", "partial_json", "thinking", "signature":
-			text = m.Value
-		}
-		return true
-	})
-	if err != nil {
-		d.fail("upstream sent a malformed content_block_delta event", err)
-		return
-	}
-	if len(text) == 0 {
-		return // citations_delta and unknown deltas
-	}
-	s, ok := jsonscan.String(text)
-	if !ok {
+	if v.index < 0 {
 		d.fail("upstream sent a malformed content_block_delta event", nil)
 		return
 	}
-	if s == "" {
-		return
+	if v.text == "" {
+		return // citations_delta, unknown deltas, empty fragments
 	}
-	switch string(typ) {
-	case `"text_delta"`:
-		d.push(provider.Event{Type: provider.EventText, Text: s})
-	case `"input_json_delta"`:
-		if idx < len(d.blocks) && d.blocks[idx].kind == blockTool {
-			d.push(provider.Event{Type: provider.EventToolArgs, ToolIndex: d.blocks[idx].tool, Text: s})
+	switch v.kind {
+	case deltaText:
+		d.push(provider.Event{Type: provider.EventText, Text: v.text})
+	case deltaJSON:
+		if idx := v.index; idx < len(d.blocks) && d.blocks[idx].kind == blockTool {
+			d.push(provider.Event{Type: provider.EventToolArgs, ToolIndex: d.blocks[idx].tool, Text: v.text})
 		}
-	case `"thinking_delta"`:
-		d.push(provider.Event{Type: provider.EventThinking, Text: s})
-	case `"signature_delta"`:
-		d.push(provider.Event{Type: provider.EventThinking, Signature: s})
+	case deltaThinking:
+		d.push(provider.Event{Type: provider.EventThinking, Text: v.text})
+	case deltaSignature:
+		d.push(provider.Event{Type: provider.EventThinking, Signature: v.text})
 	}
 }
 
 func (d *StreamDecoder) messageDelta(data []byte) {
-	var m struct {
-		Delta struct {
-			StopReason   *string `json:"stop_reason"`
-			StopSequence *string `json:"stop_sequence"`
-		} `json:"delta"`
-		Usage *wireUsage `json:"usage"`
+	var m stopView
+	if !scanMessageDelta(data, &m) {
+		var err error
+		if m, err = decodeMessageDelta(data); err != nil {
+			d.fail("upstream sent a malformed message_delta event", err)
+			return
+		}
 	}
-	if err := json.Unmarshal(data, &m); err != nil {
-		d.fail("upstream sent a malformed message_delta event", err)
-		return
-	}
-	if r := m.Delta.StopReason; r != nil && *r != "" {
-		ev := provider.Event{Type: provider.EventStop, StopReason: canonicalStop(*r)}
-		if m.Delta.StopSequence != nil {
-			ev.StopSequence = *m.Delta.StopSequence
+	if m.hasReason && m.stopReason != "" {
+		ev := provider.Event{Type: provider.EventStop, StopReason: canonicalStop(m.stopReason)}
+		if m.hasSequence {
+			ev.StopSequence = m.stopSequence
 		}
 		d.push(ev)
 	}
-	if u := m.Usage; u != nil {
+	if m.hasUsage {
 		// Every counter is a whole-message total; absent ones keep their
 		// message_start value.
-		usage := provider.Usage{OutputTokens: deref(u.OutputTokens)}
-		if u.InputTokens != nil || u.CacheCreationInputTokens != nil || u.CacheReadInputTokens != nil {
-			if u.InputTokens != nil {
-				d.in = *u.InputTokens
+		u := &m.usage
+		usage := provider.Usage{OutputTokens: u.out}
+		if u.hasIn || u.hasCW || u.hasCR {
+			if u.hasIn {
+				d.in = u.in
 			}
-			if u.CacheCreationInputTokens != nil {
-				d.cacheWrite = *u.CacheCreationInputTokens
+			if u.hasCW {
+				d.cacheWrite = u.cacheWrite
 			}
-			if u.CacheReadInputTokens != nil {
-				d.cacheRead = *u.CacheReadInputTokens
+			if u.hasCR {
+				d.cacheRead = u.cacheRead
 			}
 			usage.InputTokens = d.in + d.cacheWrite + d.cacheRead
 			usage.CachedTokens, usage.CacheWriteTokens = d.cacheRead, d.cacheWrite
 		}
-		if u.OutputTokensDetails != nil {
-			usage.ReasoningTokens = u.OutputTokensDetails.ThinkingTokens
+		if u.hasDetails {
+			usage.ReasoningTokens = u.thinking
 		}
 		d.push(provider.Event{Type: provider.EventUsage, Usage: usage})
 	}
