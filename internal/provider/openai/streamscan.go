@@ -1,11 +1,9 @@
 package openai
 
 import (
-	"strconv"
-	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/llmgate/llmgate/internal/jsonscan"
 	"github.com/llmgate/llmgate/internal/provider"
 )
 
@@ -612,7 +610,7 @@ func (s *scanner) string(i int, dst *string) int {
 	if !esc && utf8.Valid(raw) {
 		*dst = string(raw)
 	} else {
-		*dst = unquote(raw)
+		*dst = jsonscan.Unquote(raw)
 	}
 	return e
 }
@@ -628,7 +626,7 @@ func (s *scanner) rawString(i int, dst *string) int {
 	if !esc {
 		*dst = string(raw)
 	} else {
-		*dst = unquote(raw)
+		*dst = jsonscan.Unquote(raw)
 	}
 	return e
 }
@@ -750,67 +748,4 @@ func (s *scanner) number(i int) int {
 		i = j
 	}
 	return i
-}
-
-// unquote decodes the body of a JSON string whose syntax str checked, as
-// encoding/json does: invalid UTF-8 and unpaired surrogates become U+FFFD.
-func unquote(s []byte) string {
-	out := make([]byte, 0, len(s))
-	for r := 0; r < len(s); {
-		c := s[r]
-		switch {
-		case c == '\\':
-			r++
-			switch s[r] {
-			case 'b':
-				out = append(out, '\b')
-			case 'f':
-				out = append(out, '\f')
-			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
-			case 't':
-				out = append(out, '\t')
-			case 'u':
-				rr := getu4(s[r+1:])
-				r += 5
-				if utf16.IsSurrogate(rr) {
-					if r+6 <= len(s) && s[r] == '\\' && s[r+1] == 'u' {
-						if dec := utf16.DecodeRune(rr, getu4(s[r+2:])); dec != unicode.ReplacementChar {
-							r += 6
-							out = utf8.AppendRune(out, dec)
-							continue
-						}
-					}
-					rr = unicode.ReplacementChar
-				}
-				out = utf8.AppendRune(out, rr)
-				continue
-			default: // " \ /
-				out = append(out, s[r])
-			}
-			r++
-		case c < utf8.RuneSelf:
-			out = append(out, c)
-			r++
-		default:
-			rr, size := utf8.DecodeRune(s[r:])
-			r += size
-			out = utf8.AppendRune(out, rr)
-		}
-	}
-	return string(out)
-}
-
-// getu4 decodes four hex digits, or returns -1.
-func getu4(s []byte) rune {
-	if len(s) < 4 {
-		return -1
-	}
-	n, err := strconv.ParseUint(string(s[:4]), 16, 32)
-	if err != nil {
-		return -1
-	}
-	return rune(n)
 }
