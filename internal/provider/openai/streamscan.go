@@ -1,7 +1,7 @@
 package openai
 
 import (
-	"unicode/utf8"
+	"bytes"
 
 	"github.com/llmgate/llmgate/internal/jsonscan"
 	"github.com/llmgate/llmgate/internal/provider"
@@ -92,22 +92,21 @@ func (c *chunkView) fromWire(w *wireChunk) {
 // caller then decodes the chunk with encoding/json. Syntax is checked as
 // strictly as encoding/json does, so malformed chunks are errors either way.
 
-type scanner struct {
-	b   []byte
-	bad bool // the chunk needs encoding/json (or is malformed)
-}
+// scanner is jsonscan.Scanner with the chunk's shapes; Bad means the chunk
+// needs encoding/json (or is malformed).
+type scanner struct{ jsonscan.Scanner }
 
 // scanChunk fills c from data; ok is false when the caller must decode the
 // chunk with encoding/json instead.
 func scanChunk(data []byte, c *chunkView) (ok bool) {
 	c.reset()
-	s := scanner{b: data}
-	i := s.ws(0)
+	s := scanner{jsonscan.Scanner{B: data}}
+	i := s.WS(0)
 	if i >= len(data) || data[i] != '{' {
 		return false
 	}
 	var seen uint8
-	i = s.object(i, func(key []byte, v int) int {
+	i = s.Object(i, func(key []byte, v int) int {
 		var bit uint8
 		switch string(key) {
 		case "choices":
@@ -119,10 +118,10 @@ func scanChunk(data []byte, c *chunkView) (ok bool) {
 		case "x_groq":
 			bit = 8
 		default:
-			return s.skip(v, 0)
+			return s.Skip(v, 0)
 		}
 		if seen&bit != 0 {
-			s.bad = true
+			s.Bad = true
 			return -1
 		}
 		seen |= bit
@@ -130,22 +129,22 @@ func scanChunk(data []byte, c *chunkView) (ok bool) {
 		case 1:
 			return s.choices(v, c)
 		case 2:
-			if s.null(v) {
+			if s.Null(v) {
 				return v + 4
 			}
 			c.hasUsage = true
 			return s.usage(v, &c.usage)
 		case 4:
-			if s.null(v) {
+			if s.Null(v) {
 				return v + 4
 			}
-			s.bad = true // an error object: decoded the slow way
+			s.Bad = true // an error object: decoded the slow way
 			return -1
 		default:
 			return s.groq(v, c)
 		}
 	})
-	if i < 0 || s.bad || s.ws(i) != len(data) {
+	if i < 0 || s.Bad || s.WS(i) != len(data) {
 		return false
 	}
 	if !c.hasUsage && c.hasGroq {
@@ -155,124 +154,23 @@ func scanChunk(data []byte, c *chunkView) (ok bool) {
 	return true
 }
 
-func (s *scanner) ws(i int) int {
-	for i < len(s.b) {
-		switch s.b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-func (s *scanner) null(i int) bool {
-	return len(s.b)-i >= 4 && string(s.b[i:i+4]) == "null"
-}
-
-// object walks the object at s.b[i] == '{', calling fn with each key and the
-// offset of its value; fn returns the offset past the value or -1. object
-// returns the offset past the object, or -1 (with s.bad set). Keys that are
-// not plain lowercase ASCII, or that contain escapes, set s.bad.
-func (s *scanner) object(i int, fn func(key []byte, v int) int) int {
-	b := s.b
-	i = s.ws(i + 1)
-	if i < len(b) && b[i] == '}' {
-		return i + 1
-	}
-	for {
-		if i >= len(b) || b[i] != '"' {
-			return s.fail()
-		}
-		ke, esc := s.str(i)
-		if ke < 0 || esc {
-			return s.fail()
-		}
-		key := b[i+1 : ke-1]
-		for _, k := range key {
-			if k >= utf8.RuneSelf || (k >= 'A' && k <= 'Z') {
-				return s.fail()
-			}
-		}
-		i = s.ws(ke)
-		if i >= len(b) || b[i] != ':' {
-			return s.fail()
-		}
-		i = s.ws(i + 1)
-		if i >= len(b) {
-			return s.fail()
-		}
-		if i = fn(key, i); i < 0 || s.bad {
-			return s.fail()
-		}
-		i = s.ws(i)
-		if i >= len(b) {
-			return s.fail()
-		}
-		switch b[i] {
-		case ',':
-			i = s.ws(i + 1)
-		case '}':
-			return i + 1
-		default:
-			return s.fail()
-		}
-	}
-}
-
-// array walks the array at s.b[i] == '[', calling fn with each element's
-// offset and position.
-func (s *scanner) array(i int, fn func(v, n int) int) int {
-	b := s.b
-	i = s.ws(i + 1)
-	if i < len(b) && b[i] == ']' {
-		return i + 1
-	}
-	for n := 0; ; n++ {
-		if i >= len(b) {
-			return s.fail()
-		}
-		if i = fn(i, n); i < 0 || s.bad {
-			return s.fail()
-		}
-		i = s.ws(i)
-		if i >= len(b) {
-			return s.fail()
-		}
-		switch b[i] {
-		case ',':
-			i = s.ws(i + 1)
-		case ']':
-			return i + 1
-		default:
-			return s.fail()
-		}
-	}
-}
-
-func (s *scanner) fail() int {
-	s.bad = true
-	return -1
-}
-
 // choices reads the choices array, keeping the first choice with index 0.
 func (s *scanner) choices(i int, c *chunkView) int {
-	if s.null(i) {
+	if s.Null(i) {
 		return i + 4
 	}
-	if s.b[i] != '[' {
-		return s.fail()
+	if s.B[i] != '[' {
+		return s.Fail()
 	}
-	return s.array(i, func(v, _ int) int {
-		if s.b[v] != '{' {
-			return s.fail()
+	return s.Array(i, func(v, _ int) int {
+		if s.B[v] != '{' {
+			return s.Fail()
 		}
 		var ch chunkView // the fields of this choice
 		ch.tools = c.tools[len(c.tools):]
 		index := 0
 		var seen uint8
-		end := s.object(v, func(key []byte, v int) int {
+		end := s.Object(v, func(key []byte, v int) int {
 			var bit uint8
 			switch string(key) {
 			case "index":
@@ -284,31 +182,31 @@ func (s *scanner) choices(i int, c *chunkView) int {
 			case "message":
 				bit = 8
 			default:
-				return s.skip(v, 0)
+				return s.Skip(v, 0)
 			}
 			if seen&bit != 0 {
-				return s.fail()
+				return s.Fail()
 			}
 			seen |= bit
 			switch bit {
 			case 1:
-				return s.int(v, &index)
+				return s.Int(v, &index)
 			case 2:
-				if s.null(v) {
+				if s.Null(v) {
 					return v + 4
 				}
 				return s.delta(v, &ch)
 			case 4:
-				if s.null(v) {
+				if s.Null(v) {
 					return v + 4
 				}
 				ch.hasFinish = true
-				return s.string(v, &ch.finish)
+				return s.String(v, &ch.finish)
 			default:
-				if s.null(v) {
+				if s.Null(v) {
 					return v + 4
 				}
-				return s.fail()
+				return s.Fail()
 			}
 		})
 		if end < 0 {
@@ -327,11 +225,11 @@ func (s *scanner) choices(i int, c *chunkView) int {
 
 // delta reads a choice's delta.
 func (s *scanner) delta(i int, ch *chunkView) int {
-	if s.b[i] != '{' {
-		return s.fail()
+	if s.B[i] != '{' {
+		return s.Fail()
 	}
 	var seen uint8
-	return s.object(i, func(key []byte, v int) int {
+	return s.Object(i, func(key []byte, v int) int {
 		var bit uint8
 		switch string(key) {
 		case "content":
@@ -345,47 +243,47 @@ func (s *scanner) delta(i int, ch *chunkView) int {
 		case "tool_calls":
 			bit = 16
 		default:
-			return s.skip(v, 0)
+			return s.Skip(v, 0)
 		}
 		if seen&bit != 0 {
-			return s.fail()
+			return s.Fail()
 		}
 		seen |= bit
-		if s.null(v) {
+		if s.Null(v) {
 			return v + 4
 		}
 		switch bit {
 		case 1:
-			switch s.b[v] {
+			switch s.B[v] {
 			case '"':
 				return s.rawString(v, &ch.text)
 			case '[':
-				return s.fail() // content parts (Mistral)
+				return s.Fail() // content parts (Mistral)
 			}
-			return s.skip(v, 0) // tolerated, as wireContent does
+			return s.Skip(v, 0) // tolerated, as wireContent does
 		case 2:
-			return s.string(v, &ch.reasoningContent)
+			return s.String(v, &ch.reasoningContent)
 		case 4:
-			return s.string(v, &ch.reasoning)
+			return s.String(v, &ch.reasoning)
 		case 8:
-			return s.string(v, &ch.refusal)
+			return s.String(v, &ch.refusal)
 		default:
-			if s.b[v] != '[' {
-				return s.fail()
+			if s.B[v] != '[' {
+				return s.Fail()
 			}
-			return s.array(v, func(v, n int) int { return s.tool(v, n, ch) })
+			return s.Array(v, func(v, n int) int { return s.tool(v, n, ch) })
 		}
 	})
 }
 
 // tool reads one tool call delta.
 func (s *scanner) tool(i, pos int, ch *chunkView) int {
-	if s.b[i] != '{' {
-		return s.fail()
+	if s.B[i] != '{' {
+		return s.Fail()
 	}
 	t := chunkTool{up: pos}
 	var seen uint8
-	end := s.object(i, func(key []byte, v int) int {
+	end := s.Object(i, func(key []byte, v int) int {
 		var bit uint8
 		switch string(key) {
 		case "index":
@@ -395,32 +293,32 @@ func (s *scanner) tool(i, pos int, ch *chunkView) int {
 		case "function":
 			bit = 4
 		default:
-			return s.skip(v, 0)
+			return s.Skip(v, 0)
 		}
 		if seen&bit != 0 {
-			return s.fail()
+			return s.Fail()
 		}
 		seen |= bit
 		switch bit {
 		case 1:
-			if s.null(v) {
+			if s.Null(v) {
 				return v + 4 // a nil *int: the position is used
 			}
-			return s.int(v, &t.up)
+			return s.Int(v, &t.up)
 		case 2:
-			if s.null(v) {
+			if s.Null(v) {
 				return v + 4
 			}
-			return s.string(v, &t.id)
+			return s.String(v, &t.id)
 		default:
-			if s.null(v) {
+			if s.Null(v) {
 				return v + 4
 			}
-			if s.b[v] != '{' {
-				return s.fail()
+			if s.B[v] != '{' {
+				return s.Fail()
 			}
 			var fseen uint8
-			return s.object(v, func(key []byte, v int) int {
+			return s.Object(v, func(key []byte, v int) int {
 				var bit uint8
 				switch string(key) {
 				case "name":
@@ -428,24 +326,24 @@ func (s *scanner) tool(i, pos int, ch *chunkView) int {
 				case "arguments":
 					bit = 2
 				default:
-					return s.skip(v, 0)
+					return s.Skip(v, 0)
 				}
 				if fseen&bit != 0 {
-					return s.fail()
+					return s.Fail()
 				}
 				fseen |= bit
-				if s.null(v) {
+				if s.Null(v) {
 					return v + 4
 				}
 				if bit == 1 {
-					return s.string(v, &t.name)
+					return s.String(v, &t.name)
 				}
-				if s.b[v] == '"' {
+				if s.B[v] == '"' {
 					return s.rawString(v, &t.args)
 				}
-				e := s.skip(v, 0) // jsonText keeps other values as their JSON text
+				e := s.Skip(v, 0) // jsonText keeps other values as their JSON text
 				if e >= 0 {
-					t.args = string(s.b[v:e])
+					t.args = string(s.B[v:e])
 				}
 				return e
 			})
@@ -459,12 +357,12 @@ func (s *scanner) tool(i, pos int, ch *chunkView) int {
 
 // usage reads a usage object.
 func (s *scanner) usage(i int, u *provider.Usage) int {
-	if s.b[i] != '{' {
-		return s.fail()
+	if s.B[i] != '{' {
+		return s.Fail()
 	}
 	var prompt, completion, cached, cacheWrite, reasoning, hit int
 	var seen uint8
-	end := s.object(i, func(key []byte, v int) int {
+	end := s.Object(i, func(key []byte, v int) int {
 		var bit uint8
 		switch string(key) {
 		case "prompt_tokens":
@@ -480,26 +378,26 @@ func (s *scanner) usage(i int, u *provider.Usage) int {
 		case "prompt_cache_hit_tokens":
 			bit = 32
 		default:
-			return s.skip(v, 0)
+			return s.Skip(v, 0)
 		}
 		if seen&bit != 0 {
-			return s.fail()
+			return s.Fail()
 		}
 		seen |= bit
 		switch bit {
 		case 1:
-			return s.int(v, &prompt)
+			return s.Int(v, &prompt)
 		case 2:
-			return s.int(v, &completion)
+			return s.Int(v, &completion)
 		case 4:
 			var total int
-			return s.int(v, &total)
+			return s.Int(v, &total)
 		case 8:
 			return s.ints(v, "cached_tokens", &cached, "cache_write_tokens", &cacheWrite)
 		case 16:
 			return s.ints(v, "reasoning_tokens", &reasoning, "", nil)
 		default:
-			return s.int(v, &hit)
+			return s.Int(v, &hit)
 		}
 	})
 	if end >= 0 {
@@ -514,50 +412,50 @@ func (s *scanner) usage(i int, u *provider.Usage) int {
 
 // ints reads an object (or null) of up to two int members.
 func (s *scanner) ints(i int, k1 string, v1 *int, k2 string, v2 *int) int {
-	if s.null(i) {
+	if s.Null(i) {
 		return i + 4
 	}
-	if s.b[i] != '{' {
-		return s.fail()
+	if s.B[i] != '{' {
+		return s.Fail()
 	}
 	var seen uint8
-	return s.object(i, func(key []byte, v int) int {
+	return s.Object(i, func(key []byte, v int) int {
 		switch {
 		case string(key) == k1:
 			if seen&1 != 0 {
-				return s.fail()
+				return s.Fail()
 			}
 			seen |= 1
-			return s.int(v, v1)
+			return s.Int(v, v1)
 		case k2 != "" && string(key) == k2:
 			if seen&2 != 0 {
-				return s.fail()
+				return s.Fail()
 			}
 			seen |= 2
-			return s.int(v, v2)
+			return s.Int(v, v2)
 		}
-		return s.skip(v, 0)
+		return s.Skip(v, 0)
 	})
 }
 
 // groq reads x_groq, which carries usage in older Groq streams.
 func (s *scanner) groq(i int, c *chunkView) int {
-	if s.null(i) {
+	if s.Null(i) {
 		return i + 4
 	}
-	if s.b[i] != '{' {
-		return s.fail()
+	if s.B[i] != '{' {
+		return s.Fail()
 	}
 	var seen bool
-	return s.object(i, func(key []byte, v int) int {
+	return s.Object(i, func(key []byte, v int) int {
 		if string(key) != "usage" {
-			return s.skip(v, 0)
+			return s.Skip(v, 0)
 		}
 		if seen {
-			return s.fail()
+			return s.Fail()
 		}
 		seen = true
-		if s.null(v) {
+		if s.Null(v) {
 			return v + 4
 		}
 		c.hasGroq = true
@@ -565,187 +463,17 @@ func (s *scanner) groq(i int, c *chunkView) int {
 	})
 }
 
-// int reads an integer (null leaves *dst as it is, as encoding/json does);
-// fractions, exponents and overflow go to encoding/json.
-func (s *scanner) int(i int, dst *int) int {
-	if s.null(i) {
-		return i + 4
-	}
-	e := s.skip(i, 0)
-	if e < 0 {
-		return -1
-	}
-	lit := s.b[i:e]
-	neg := lit[0] == '-'
-	if neg {
-		lit = lit[1:]
-	}
-	if len(lit) == 0 || len(lit) > 18 || lit[0] < '0' || lit[0] > '9' {
-		return s.fail()
-	}
-	n := 0
-	for _, c := range lit {
-		if c < '0' || c > '9' {
-			return s.fail()
-		}
-		n = n*10 + int(c-'0')
-	}
-	if neg {
-		n = -n
-	}
-	*dst = n
-	return e
-}
-
-// string reads a JSON string as encoding/json decodes it into a string.
-func (s *scanner) string(i int, dst *string) int {
-	if s.b[i] != '"' {
-		return s.fail()
-	}
-	e, esc := s.str(i)
-	if e < 0 {
-		return s.fail()
-	}
-	raw := s.b[i+1 : e-1]
-	if !esc && utf8.Valid(raw) {
-		*dst = string(raw)
-	} else {
-		*dst = jsonscan.Unquote(raw)
-	}
-	return e
-}
-
 // rawString reads a string as jsonscan.String does: the bytes as they are
 // when there is no escape, else decoded as encoding/json does.
 func (s *scanner) rawString(i int, dst *string) int {
-	e, esc := s.str(i)
+	raw, e := s.RawString(i)
 	if e < 0 {
-		return s.fail()
+		return -1
 	}
-	raw := s.b[i+1 : e-1]
-	if !esc {
+	if bytes.IndexByte(raw, '\\') < 0 {
 		*dst = string(raw)
 	} else {
 		*dst = jsonscan.Unquote(raw)
 	}
 	return e
-}
-
-// str returns the offset past the string at s.b[i] == '"' (or -1 if it is
-// malformed) and whether it contains an escape.
-func (s *scanner) str(i int) (end int, esc bool) {
-	b := s.b
-	for i++; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '"':
-			return i + 1, esc
-		case c < ' ':
-			return -1, false
-		case c == '\\':
-			esc = true
-			i++
-			if i >= len(b) {
-				return -1, false
-			}
-			switch b[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if i+4 >= len(b) {
-					return -1, false
-				}
-				for _, h := range b[i+1 : i+5] {
-					if !isHex(h) {
-						return -1, false
-					}
-				}
-				i += 4
-			default:
-				return -1, false
-			}
-		}
-	}
-	return -1, false
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-// skip returns the offset past the value at s.b[i], checking its syntax as
-// strictly as encoding/json does, or -1.
-func (s *scanner) skip(i, depth int) int {
-	b := s.b
-	if depth > 10000 || i >= len(b) {
-		return s.fail()
-	}
-	switch c := b[i]; {
-	case c == '"':
-		e, _ := s.str(i)
-		if e < 0 {
-			return s.fail()
-		}
-		return e
-	case c == '{':
-		return s.object(i, func(_ []byte, v int) int { return s.skip(v, depth+1) })
-	case c == '[':
-		return s.array(i, func(v, _ int) int { return s.skip(v, depth+1) })
-	case c == 't':
-		return s.lit(i, "true")
-	case c == 'f':
-		return s.lit(i, "false")
-	case c == 'n':
-		return s.lit(i, "null")
-	case c == '-' || c >= '0' && c <= '9':
-		return s.number(i)
-	}
-	return s.fail()
-}
-
-func (s *scanner) lit(i int, lit string) int {
-	if len(s.b)-i >= len(lit) && string(s.b[i:i+len(lit)]) == lit {
-		return i + len(lit)
-	}
-	return s.fail()
-}
-
-// number returns the offset past the JSON number at s.b[i].
-func (s *scanner) number(i int) int {
-	b := s.b
-	digits := func(i int) int {
-		j := i
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		return j
-	}
-	if b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		i = digits(i)
-	default:
-		return s.fail()
-	}
-	if i < len(b) && b[i] == '.' {
-		j := digits(i + 1)
-		if j == i+1 {
-			return s.fail()
-		}
-		i = j
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		j := digits(i)
-		if j == i {
-			return s.fail()
-		}
-		i = j
-	}
-	return i
 }
