@@ -45,12 +45,13 @@ func benchApp(b *testing.B) (*cli.App, *httptest.Server) {
 	up := httptest.NewServer(newBenchUpstream(b))
 	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
 request_log: {persist: false}
+storage: {data_dir: %q}
 providers:
   oai: {type: openai, base_url: %s/v1, api_key: x, models: [gpt-4o-mini]}
   ant: {type: anthropic, base_url: %s, api_key: x, models: [claude-sonnet-4-5]}
 models:
   gpt-via-claude: {route: [ant/claude-sonnet-4-5]}
-`, up.URL, up.URL)
+`, b.TempDir(), up.URL, up.URL)
 	cfg, err := config.Parse("bench.yaml", []byte(yaml), nil)
 	if err != nil {
 		b.Fatal(err)

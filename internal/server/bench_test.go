@@ -43,7 +43,9 @@ func newBenchUpstream(b *testing.B) http.Handler {
 // the request log to SQLite there, as the default configuration does.
 func benchApp(b *testing.B, upstream, dataDir string) *cli.App {
 	b.Helper()
-	persist := "request_log: {persist: false}"
+	// persist: false still opens the store (keys and counters live there),
+	// so it gets a data dir of its own too, never the working directory.
+	persist := fmt.Sprintf("request_log: {persist: false}\nstorage: {data_dir: %q}", b.TempDir())
 	if dataDir != "" {
 		persist = fmt.Sprintf("request_log: {persist: true}\nstorage: {data_dir: %q}", dataDir)
 	}
