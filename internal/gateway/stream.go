@@ -388,6 +388,8 @@ func (g *Gateway) pumpTranslated(ctx context.Context, w http.ResponseWriter,
 				if !x.committed {
 					commit()
 				}
+				cs.flush()
+				drainBody(resp.Body, wd)
 				return nil
 			}
 			perr := wd.streamErr(ctx, err)
@@ -436,6 +438,24 @@ func (g *Gateway) pumpTranslated(ctx context.Context, w http.ResponseWriter,
 			continue
 		}
 	}
+}
+
+// After its last event (message_stop, [DONE]) a decoder stops reading, but
+// the connection can be reused only once its body has been read to the end:
+// the chunked terminator, which often comes in a read of its own. drainBody
+// reads what is left, at most drainMax bytes and for at most drainWait (the
+// watchdog cancels the read), after the client has its answer flushed.
+const (
+	drainMax  = 64 << 10
+	drainWait = 100 * time.Millisecond
+)
+
+func drainBody(body io.Reader, wd *watchdog) {
+	if wd.t == nil {
+		return // no timeouts configured: nothing would bound the read
+	}
+	wd.reset(drainWait)
+	_, _ = io.CopyN(io.Discard, body, drainMax)
 }
 
 // failStream ends a committed passthrough stream with an error event in the

@@ -131,11 +131,12 @@ func TestH2CPastMaxStreams(t *testing.T) {
 }
 
 // connCounter tracks a server's open connections and their peak.
-type connCounter struct{ open, peak atomic.Int64 }
+type connCounter struct{ open, peak, total atomic.Int64 }
 
 func (c *connCounter) track(_ net.Conn, s http.ConnState) {
 	switch s {
 	case http.StateNew:
+		c.total.Add(1)
 		n := c.open.Add(1)
 		for p := c.peak.Load(); n > p && !c.peak.CompareAndSwap(p, n); p = c.peak.Load() {
 		}
@@ -145,3 +146,6 @@ func (c *connCounter) track(_ net.Conn, s http.ConnState) {
 }
 
 func (c *connCounter) reset() { c.peak.Store(c.open.Load()) }
+
+// opened is how many connections were ever accepted.
+func (c *connCounter) opened() int64 { return c.total.Load() }
