@@ -342,7 +342,7 @@ func (g *Governor) budgetState(ctx context.Context, scope, subject string, limit
 	}
 	sp := sps[0]
 	b := &BudgetState{Period: period, PeriodStart: sk.Start, ResetsAt: timePtr(p.End(sk.Start)), LimitUSD: limit,
-		SpentUSD: usd(sp.Spent), ReservedUSD: usd(sp.Reserved)}
+		SpentUSD: usd(sp.Settled()), ReservedUSD: usd(sp.InFlight())}
 	b.RemainingUSD = max(usd(nanos(limit)-sp.Spent-sp.Reserved), 0)
 	return b, nil
 }
@@ -376,7 +376,7 @@ func (g *Governor) keyInfo(ctx context.Context, k *store.Key) (KeyInfo, error) {
 			return info, err
 		}
 		sp := sps[0]
-		info.Balance = &BalanceState{ToppedUpUSD: usd(sp.Credit), SpentUSD: usd(sp.Spent), ReservedUSD: usd(sp.Reserved),
+		info.Balance = &BalanceState{ToppedUpUSD: usd(sp.Credit), SpentUSD: usd(sp.Settled()), ReservedUSD: usd(sp.InFlight()),
 			RemainingUSD: max(usd(sp.Credit-sp.Spent-sp.Reserved), 0)}
 	}
 	return info, nil

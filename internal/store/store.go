@@ -61,13 +61,13 @@ type Record struct {
 	Team  string // the key's team, empty if none
 
 	// Charges are the spend counters the request's cost was charged to
-	// (its key's budget, balance, team, spend guard). A backend that
-	// supports them (SQLite) adds each Amount to its counter's Spent in the
-	// transaction that inserts the record, and only when it inserts it, so
-	// the counters always equal the sum of the rows that exist: a crash
-	// loses a row and its charge together, and a retried write charges
-	// once. Not stored as a column; PostgreSQL ignores them (its counters
-	// are the shared ledger, settled per request).
+	// (its key's budget, balance, team, spend guard). Both backends add
+	// each Amount to its counter's Spent in the transaction that inserts
+	// the record, and only when they insert it, so the counters always
+	// equal the sum of the rows that exist: a crash loses a row and its
+	// charge together, and a retried write charges once. PostgreSQL also
+	// takes the Amount off what the writing Store holds as Pending on the
+	// counter (Settlement.OnRecord). Not stored as a column.
 	Charges []Charge
 
 	// Prompt and Completion are only filled when content storage is on.

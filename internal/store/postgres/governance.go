@@ -287,11 +287,11 @@ func (s *Store) UpdateTeam(ctx context.Context, t store.Team) error {
 	return nil
 }
 
-const spendCols = `scope, subject, start_at, spent, reserved, credit`
+const spendCols = `scope, subject, start_at, spent, reserved, credit, pending`
 
 func scanSpend(r pgx.Row) (store.Spend, error) {
 	var sp store.Spend
-	err := r.Scan(&sp.Scope, &sp.Subject, &sp.Start, &sp.Spent, &sp.Reserved, &sp.Credit)
+	err := r.Scan(&sp.Scope, &sp.Subject, &sp.Start, &sp.Spent, &sp.Reserved, &sp.Credit, &sp.Pending)
 	sp.Start = sp.Start.UTC()
 	return sp, err
 }
@@ -404,7 +404,8 @@ func (s *Store) ReserveSpend(ctx context.Context, holds []store.Hold) ([]store.S
 // SettleSpend applies each settlement and returns the counters' new states
 // in order. It releases at most what this replica still holds on the
 // counter: a hold already released because this replica was taken for dead
-// (RenewHolds) is not released twice.
+// (RenewHolds) is not released twice. A settlement OnRecord keeps its
+// Spend held by this replica as pending, until WriteRecords charges it.
 func (s *Store) SettleSpend(ctx context.Context, sts []store.Settlement) ([]store.Spend, error) {
 	if len(sts) == 0 {
 		return []store.Spend{}, nil
@@ -415,19 +416,42 @@ func (s *Store) SettleSpend(ctx context.Context, sts []store.Settlement) ([]stor
 		b := &pgx.Batch{}
 		for _, i := range order {
 			st := &sts[i]
+			spent, pending := st.Spend, int64(0)
+			if st.OnRecord {
+				spent, pending = 0, st.Spend
+			}
+			start := store.NormStart(st.Start)
+			// The counter's row first (lock order: spend, then spend_holds).
 			b.Queue(`INSERT INTO spend (scope, subject, start_at, spent) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (scope, subject, start_at) DO UPDATE SET spent = spend.spent + EXCLUDED.spent`,
-				st.Scope, st.Subject, store.NormStart(st.Start), st.Spend)
+				st.Scope, st.Subject, start, spent)
+			if pending == 0 {
+				b.Queue(`WITH h AS (
+						SELECT amount FROM spend_holds
+						WHERE scope = $1 AND subject = $2 AND start_at = $3 AND replica = $4 FOR UPDATE
+					), u AS (
+						UPDATE spend_holds SET amount = amount - LEAST(amount, $5)
+						WHERE scope = $1 AND subject = $2 AND start_at = $3 AND replica = $4
+					)
+					UPDATE spend SET reserved = GREATEST(reserved - LEAST(COALESCE((SELECT amount FROM h), 0), $5), 0)
+					WHERE scope = $1 AND subject = $2 AND start_at = $3
+					RETURNING `+spendCols, st.Scope, st.Subject, start, s.replica, st.Release)
+				continue
+			}
 			b.Queue(`WITH h AS (
 					SELECT amount FROM spend_holds
 					WHERE scope = $1 AND subject = $2 AND start_at = $3 AND replica = $4 FOR UPDATE
+				), r AS (
+					SELECT LEAST(COALESCE((SELECT amount FROM h), 0), $5::BIGINT) AS rel
 				), u AS (
-					UPDATE spend_holds SET amount = amount - LEAST(amount, $5)
-					WHERE scope = $1 AND subject = $2 AND start_at = $3 AND replica = $4
+					INSERT INTO spend_holds (scope, subject, start_at, replica, amount, pending) VALUES ($1, $2, $3, $4, $6, $6)
+					ON CONFLICT (scope, subject, start_at, replica) DO UPDATE SET
+						amount = spend_holds.amount - (SELECT rel FROM r) + EXCLUDED.amount,
+						pending = spend_holds.pending + EXCLUDED.pending
 				)
-				UPDATE spend SET reserved = GREATEST(reserved - LEAST(COALESCE((SELECT amount FROM h), 0), $5), 0)
+				UPDATE spend SET reserved = GREATEST(reserved - (SELECT rel FROM r), 0) + $6, pending = pending + $6
 				WHERE scope = $1 AND subject = $2 AND start_at = $3
-				RETURNING `+spendCols, st.Scope, st.Subject, store.NormStart(st.Start), s.replica, st.Release)
+				RETURNING `+spendCols, st.Scope, st.Subject, start, s.replica, st.Release, pending)
 		}
 		br := tx.SendBatch(ctx, b)
 		for _, i := range order {
@@ -448,6 +472,50 @@ func (s *Store) SettleSpend(ctx context.Context, sts []store.Settlement) ([]stor
 		return nil, fmt.Errorf("postgres: settle spend: %w", err)
 	}
 	return states, nil
+}
+
+// counterID is a spend counter as a map key.
+type counterID struct {
+	scope, subject string
+	startUS        int64
+}
+
+func idOf(k store.SpendKey) counterID {
+	return counterID{k.Scope, k.Subject, store.NormStart(k.Start).UnixMicro()}
+}
+
+// queueCharges queues, in lock order, the statements that add each
+// charge to its counter's Spent and take it off what this replica holds
+// as pending there (Settlement.OnRecord): the ledger rows and the
+// counters they charge move together.
+func (s *Store) queueCharges(b *pgx.Batch, charges map[counterID]int64) {
+	ids := make([]counterID, 0, len(charges))
+	for id := range charges {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b counterID) int {
+		return cmp.Or(cmp.Compare(a.scope, b.scope), cmp.Compare(a.subject, b.subject), cmp.Compare(a.startUS, b.startUS))
+	})
+	for _, id := range ids {
+		amount := charges[id]
+		k := store.SpendKey{Scope: id.scope, Subject: id.subject, Start: time.UnixMicro(id.startUS).UTC()}
+		b.Queue(`INSERT INTO spend (scope, subject, start_at, spent) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (scope, subject, start_at) DO UPDATE SET spent = spend.spent + EXCLUDED.spent`,
+			k.Scope, k.Subject, k.Start, amount)
+		b.Queue(`WITH h AS (
+				SELECT pending FROM spend_holds
+				WHERE scope = $1 AND subject = $2 AND start_at = $3 AND replica = $4 FOR UPDATE
+			), t AS (
+				SELECT LEAST(COALESCE((SELECT pending FROM h), 0), $5::BIGINT) AS take
+			), u AS (
+				UPDATE spend_holds SET amount = GREATEST(amount - (SELECT take FROM t), 0), pending = pending - (SELECT take FROM t)
+				WHERE scope = $1 AND subject = $2 AND start_at = $3 AND replica = $4
+			)
+			UPDATE spend SET reserved = GREATEST(reserved - (SELECT take FROM t), 0),
+				pending = GREATEST(pending - (SELECT take FROM t), 0)
+			WHERE scope = $1 AND subject = $2 AND start_at = $3`,
+			k.Scope, k.Subject, k.Start, s.replica, amount)
+	}
 }
 
 // deadHolds selects the holds of replicas that are not alive (their row
@@ -477,11 +545,13 @@ func (s *Store) RenewHolds(ctx context.Context, ttl time.Duration) (int64, error
 			return err
 		}
 		if err := tx.QueryRow(ctx, `WITH dead AS (
-				DELETE FROM spend_holds h WHERE `+deadHolds+` RETURNING h.scope, h.subject, h.start_at, h.amount
+				DELETE FROM spend_holds h WHERE `+deadHolds+` RETURNING h.scope, h.subject, h.start_at, h.amount, h.pending
 			), sums AS (
-				SELECT scope, subject, start_at, sum(amount) AS amount FROM dead GROUP BY scope, subject, start_at
+				SELECT scope, subject, start_at, sum(amount) AS amount, sum(pending) AS pending
+				FROM dead GROUP BY scope, subject, start_at
 			), upd AS (
-				UPDATE spend s SET reserved = GREATEST(s.reserved - sums.amount, 0) FROM sums
+				UPDATE spend s SET reserved = GREATEST(s.reserved - sums.amount, 0),
+					pending = GREATEST(s.pending - sums.pending, 0) FROM sums
 				WHERE s.scope = sums.scope AND s.subject = sums.subject AND s.start_at = sums.start_at
 				RETURNING sums.amount
 			)

@@ -142,8 +142,12 @@ const insertSQL = `INSERT INTO requests (` + columns + `)
 	ON CONFLICT (id) DO NOTHING`
 
 // WriteRecords inserts recs in one transaction, sent as one pgx.Batch (one
-// round trip; the insert is prepared once per connection). Records whose ID
-// is already stored are skipped.
+// round trip; the insert is prepared once per connection), and charges the
+// inserted records' charges (Record.Charges) to their spend counters in the
+// same transaction, one pair of statements per distinct counter, summed:
+// each charge moves from what this Store holds as pending on the counter
+// (Settlement.OnRecord) to its Spent. Records whose ID is already stored
+// are skipped and charge nothing, so a retried batch charges once.
 func (s *Store) WriteRecords(ctx context.Context, recs []store.Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -163,7 +167,33 @@ func (s *Store) WriteRecords(ctx context.Context, recs []store.Record) error {
 			r.CostUSD, r.Priced, r.KeyID, r.Team, r.Prompt, r.Completion)
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return tx.SendBatch(ctx, b).Close()
+		br := tx.SendBatch(ctx, b)
+		var charges map[counterID]int64
+		for i := range recs {
+			tag, err := br.Exec()
+			if err != nil {
+				br.Close()
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				continue // already stored: already charged
+			}
+			for _, c := range recs[i].Charges {
+				if charges == nil {
+					charges = make(map[counterID]int64, 4)
+				}
+				charges[idOf(c.SpendKey)] += c.Amount
+			}
+		}
+		if err := br.Close(); err != nil {
+			return err
+		}
+		if len(charges) == 0 {
+			return nil
+		}
+		cb := &pgx.Batch{}
+		s.queueCharges(cb, charges)
+		return tx.SendBatch(ctx, cb).Close()
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: write %d records: %w", len(recs), err)
