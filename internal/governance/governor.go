@@ -378,7 +378,7 @@ func (g *Governor) Authenticate(ctx context.Context, credential string) (*gatewa
 	}
 	if g.st == nil {
 		g.met.deny("unknown_key")
-		return nil, authError("this gateway keeps no virtual keys (it runs without a store: request_log.persist is false); use the master key or a provider key")
+		return nil, authError("this gateway keeps no virtual keys (it was started without a key store); use the master key or a provider key")
 	}
 	now := g.clk.Now()
 	h := hashSecret(g.o.Pepper, credential)

@@ -18,8 +18,11 @@ import (
 var (
 	ErrNotFound = store.ErrNotFound // no key or team by that id or name
 	ErrConflict = store.ErrConflict // a team by that name exists
-	// ErrNoStore: the gateway runs without a store, so it keeps no keys.
-	ErrNoStore = errors.New("this gateway keeps no virtual keys: it runs without a store (request_log.persist is false)")
+	// ErrNoStore: the Governor was built without a Store (Options.Store),
+	// so it keeps no keys. llmgate serve always opens one (storage), with
+	// request_log.persist false too: persist only keeps the rows of
+	// requests without a virtual key out of the store.
+	ErrNoStore = errors.New("this gateway keeps no virtual keys: it was started without a key store (storage)")
 )
 
 // InputError is an admin request that cannot be honoured as given: Field
