@@ -4,8 +4,9 @@
 // same rows).
 //
 // The concrete backends live in sub-packages (store/sqlite, store/postgres)
-// so this package imports no database driver; store/storetest is the
-// conformance suite every backend runs. Only the wiring code (internal/cli)
+// so this package imports no database driver; the SQL they share (request
+// queries, usage, key rows) is store/sqlstore, parameterised by a small
+// dialect; store/storetest is the conformance suite every backend runs. Only the wiring code (internal/cli)
 // picks a backend.
 package store
 

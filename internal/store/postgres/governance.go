@@ -31,81 +31,18 @@ import (
 // always the sum of live holds (up to the TTL) and a killed replica's
 // reservations heal within the TTL. Time is the database's (now()).
 
-// nullTime is nil for the zero time, so "none" is stored as NULL.
-func nullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
-func timeOrZero(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.UTC()
-}
-
 func jsonb(v any) (string, error) {
 	b, err := json.Marshal(v)
 	return string(b), err
 }
 
-const keyColumns = `id, hash, hint, name, owner, team, models, rpm, tpm, max_parallel,
-	budget_usd, budget_period, soft_budget, prepaid, expires_at, revoked_at, metadata, created_at, updated_at`
-
-func keyArgs(k *store.Key) ([]any, error) {
-	models := k.Models
-	if models == nil {
-		models = []string{}
-	}
-	meta := k.Metadata
-	if meta == nil {
-		meta = map[string]string{}
-	}
-	m, err := jsonb(models)
-	if err != nil {
-		return nil, err
-	}
-	md, err := jsonb(meta)
-	if err != nil {
-		return nil, err
-	}
-	return []any{k.ID, k.Hash, k.Hint, k.Name, k.Owner, k.Team, m, k.RPM, k.TPM, k.MaxParallel,
-		k.BudgetUSD, k.BudgetPeriod, k.SoftBudget, k.Prepaid, nullTime(k.ExpiresAt), nullTime(k.RevokedAt), md,
-		k.CreatedAt.UTC(), k.UpdatedAt.UTC()}, nil
-}
-
-func scanKey(r pgx.Row) (store.Key, error) {
-	var (
-		k                 store.Key
-		models, meta      []byte
-		expires, revoked  *time.Time
-		created, modified time.Time
-	)
-	if err := r.Scan(&k.ID, &k.Hash, &k.Hint, &k.Name, &k.Owner, &k.Team, &models, &k.RPM, &k.TPM, &k.MaxParallel,
-		&k.BudgetUSD, &k.BudgetPeriod, &k.SoftBudget, &k.Prepaid, &expires, &revoked, &meta, &created, &modified); err != nil {
-		return k, err
-	}
-	if err := json.Unmarshal(models, &k.Models); err != nil {
-		return k, fmt.Errorf("key %s models: %w", k.ID, err)
-	}
-	if err := json.Unmarshal(meta, &k.Metadata); err != nil {
-		return k, fmt.Errorf("key %s metadata: %w", k.ID, err)
-	}
-	k.ExpiresAt, k.RevokedAt = timeOrZero(expires), timeOrZero(revoked)
-	k.CreatedAt, k.UpdatedAt = created.UTC(), modified.UTC()
-	return k, nil
-}
-
 // CreateKey stores a new key; ErrConflict if its id or hash is taken.
 func (s *Store) CreateKey(ctx context.Context, k store.Key) error {
-	args, err := keyArgs(&k)
+	args, err := d.KeyArgs(&k)
 	if err != nil {
 		return fmt.Errorf("postgres: create key: %w", err)
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO virtual_keys (`+keyColumns+`)
+	tag, err := s.pool.Exec(ctx, `INSERT INTO virtual_keys (`+d.KeyColumns()+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 		ON CONFLICT DO NOTHING`, args...)
 	if err != nil {
@@ -118,7 +55,7 @@ func (s *Store) CreateKey(ctx context.Context, k store.Key) error {
 }
 
 func (s *Store) oneKey(ctx context.Context, where string, arg any) (store.Key, error) {
-	k, err := scanKey(s.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM virtual_keys WHERE `+where, arg))
+	k, err := d.ScanKey(s.pool.QueryRow(ctx, `SELECT `+d.KeyColumns()+` FROM virtual_keys WHERE `+where, arg))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return k, fmt.Errorf("postgres: key: %w", store.ErrNotFound)
 	}
@@ -140,34 +77,13 @@ func (s *Store) KeyByHash(ctx context.Context, hash string) (store.Key, error) {
 
 // Keys returns the keys f selects, oldest first.
 func (s *Store) Keys(ctx context.Context, f store.KeyFilter) ([]store.Key, error) {
-	var w where
-	if f.Team != "" {
-		w.add("team = ?", f.Team)
-	}
-	if f.Owner != "" {
-		w.add("owner = ?", f.Owner)
-	}
-	if !f.IncludeRevoked {
-		w.add("revoked_at IS NULL")
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM virtual_keys`+w.String()+` ORDER BY created_at, id COLLATE "C"`, w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list keys: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Key, error) { return scanKey(r) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list keys: %w", err)
-	}
-	if out == nil {
-		out = []store.Key{}
-	}
-	return out, nil
+	return d.Keys(ctx, s.query, f)
 }
 
 // UpdateKey replaces every field of the key with k's id except its hash,
 // hint and creation time; ErrNotFound if there is none.
 func (s *Store) UpdateKey(ctx context.Context, k store.Key) error {
-	args, err := keyArgs(&k)
+	args, err := d.KeyArgs(&k)
 	if err != nil {
 		return fmt.Errorf("postgres: update key: %w", err)
 	}
