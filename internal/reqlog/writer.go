@@ -167,7 +167,7 @@ func (w *Writer) Enqueue(r store.Record) bool {
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
-		w.drop(DropClosed, "request log writer closed: record dropped")
+		w.drop(&r, DropClosed, "request log writer closed: record dropped")
 		return false
 	}
 	select {
@@ -184,15 +184,18 @@ func (w *Writer) Enqueue(r store.Record) bool {
 		return true
 	case <-t.C():
 		w.mu.RUnlock()
-		w.drop(DropQueueFull, "request log queue full for EnqueueWait: records dropped")
+		w.drop(&r, DropQueueFull, "request log queue full for EnqueueWait: records dropped")
 		return false
 	}
 }
 
-func (w *Writer) drop(reason, msg string) {
+func (w *Writer) drop(r *store.Record, reason, msg string) {
 	w.dropped.Add(1)
 	w.unlogged.Add(1)
 	w.onDrop(1, reason)
+	if len(r.Charges) > 0 {
+		w.release([]store.Record{*r})
+	}
 	now := w.opts.Clock.Now().UnixNano()
 	last := w.lastDropLog.Load()
 	if (last == 0 || now-last >= int64(w.opts.DropLogInterval)) && w.lastDropLog.CompareAndSwap(last, now) {
@@ -203,6 +206,29 @@ func (w *Writer) drop(reason, msg string) {
 func (w *Writer) onDrop(n int, reason string) {
 	if w.opts.OnDrop != nil && n > 0 {
 		w.opts.OnDrop(n, reason)
+	}
+}
+
+// release gives up the pending spend of dropped records' charges when the
+// store holds it (store.ChargeReleaser, PostgreSQL), so that budgets are
+// not held for rows that will never exist. It waits at most WriteTimeout;
+// when it fails too, that spend stays held until this process restarts.
+func (w *Writer) release(recs []store.Record) {
+	cr, ok := w.w.(store.ChargeReleaser)
+	if !ok {
+		return
+	}
+	var charges []store.Charge
+	for i := range recs {
+		charges = append(charges, recs[i].Charges...)
+	}
+	if len(charges) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), w.opts.WriteTimeout)
+	defer cancel()
+	if err := cr.ReleaseCharges(ctx, charges); err != nil {
+		w.opts.Logger.Error("request log: the spend of dropped records stays held until restart", "charges", len(charges), "err", err)
 	}
 }
 
@@ -358,6 +384,8 @@ func (w *Writer) drain(ctx context.Context, batch []store.Record) error {
 		}
 		if ctx.Err() != nil || w.write(ctx, batch) == interrupted {
 			lost += uint64(len(batch))
+			// Not released: at shutdown this process's holds go with it
+			// (store.HoldKeeper), pending spend included.
 		}
 		batch = batch[:0]
 	}
@@ -410,6 +438,7 @@ func (w *Writer) write(ctx context.Context, batch []store.Record) writeResult {
 	}
 	w.failed.Add(uint64(len(batch)))
 	w.onDrop(len(batch), DropWriteFailed)
+	w.release(batch)
 	rows, usd := billing(batch)
 	w.opts.Logger.Error("request log: write failed, records dropped", "records", len(batch), "ledger_rows", rows,
 		"cost_usd", usd, "attempts", w.opts.MaxAttempts, "reason", DropWriteFailed, "err", err)

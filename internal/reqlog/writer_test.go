@@ -564,3 +564,42 @@ func BenchmarkWriterEnqueue(b *testing.B) {
 		})
 	}
 }
+
+// releasingStore fails every write and records the charges it is asked
+// to release (store.ChargeReleaser).
+type releasingStore struct {
+	mu       sync.Mutex
+	released []store.Charge
+}
+
+func (s *releasingStore) WriteRecords(context.Context, []store.Record) error { return errDown }
+
+func (s *releasingStore) ReleaseCharges(_ context.Context, cs []store.Charge) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.released = append(s.released, cs...)
+	return nil
+}
+
+// A batch given up releases its records' pending spend on a store that
+// holds it (PostgreSQL), so a budget is not held for rows that will never
+// be written.
+func TestWriterReleasesChargesOfGivenUpRecords(t *testing.T) {
+	fs := &releasingStore{}
+	w := NewWriter(fs, Options{MaxAttempts: 2, RetryBackoff: time.Nanosecond, Logger: quietLogger()})
+	k := store.SpendKey{Scope: "key", Subject: "k1"}
+	r := rec("billed", 0)
+	r.KeyID, r.Charges = "k1", []store.Charge{{SpendKey: k, Amount: 40}}
+	w.Enqueue(r)
+	w.Enqueue(rec("free", 1))
+	closeAndWait := start(t, w)
+	eventually(t, "batch given up", func() bool { _, _, f, _ := w.Stats(); return f == 2 })
+	if err := closeAndWait(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if len(fs.released) != 1 || fs.released[0].Amount != 40 || fs.released[0].Subject != "k1" {
+		t.Errorf("released %+v, want the one charge of 40 on k1", fs.released)
+	}
+}

@@ -185,6 +185,16 @@ type RecordWriter interface {
 	WriteRecords(ctx context.Context, recs []Record) error
 }
 
+// ChargeReleaser is a RecordWriter whose Charges hold spend until their
+// record is written (store/postgres: Settlement.OnRecord). ReleaseCharges
+// gives up that pending spend for records that will never be written (the
+// request log dropped them), so a budget is not held for rows that do not
+// exist: the counters stay equal to the ledger. Writers find it by type
+// assertion.
+type ChargeReleaser interface {
+	ReleaseCharges(ctx context.Context, charges []Charge) error
+}
+
 // RecordReader answers Filter queries, newest first. It returns a non-nil
 // (possibly empty) slice when err is nil.
 type RecordReader interface {

@@ -400,11 +400,11 @@ func idOf(k store.SpendKey) counterID {
 	return counterID{k.Scope, k.Subject, store.NormStart(k.Start).UnixMicro()}
 }
 
-// queueCharges queues, in lock order, the statements that add each
-// charge to its counter's Spent and take it off what this replica holds
-// as pending there (Settlement.OnRecord): the ledger rows and the
-// counters they charge move together.
-func (s *Store) queueCharges(b *pgx.Batch, charges map[counterID]int64) {
+// queueCharges queues, in lock order, the statements that take each
+// charge off what this replica holds as pending on its counter
+// (Settlement.OnRecord) and, with spend, add it to the counter's Spent:
+// the ledger rows and the counters they charge move together.
+func (s *Store) queueCharges(b *pgx.Batch, charges map[counterID]int64, spend bool) {
 	ids := make([]counterID, 0, len(charges))
 	for id := range charges {
 		ids = append(ids, id)
@@ -414,10 +414,14 @@ func (s *Store) queueCharges(b *pgx.Batch, charges map[counterID]int64) {
 	})
 	for _, id := range ids {
 		amount := charges[id]
+		spent := amount
+		if !spend {
+			spent = 0 // only locks the row
+		}
 		k := store.SpendKey{Scope: id.scope, Subject: id.subject, Start: time.UnixMicro(id.startUS).UTC()}
 		b.Queue(`INSERT INTO spend (scope, subject, start_at, spent) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (scope, subject, start_at) DO UPDATE SET spent = spend.spent + EXCLUDED.spent`,
-			k.Scope, k.Subject, k.Start, amount)
+			k.Scope, k.Subject, k.Start, spent)
 		b.Queue(`WITH h AS (
 				SELECT pending FROM spend_holds
 				WHERE scope = $1 AND subject = $2 AND start_at = $3 AND replica = $4 FOR UPDATE
@@ -595,3 +599,25 @@ func (s *Store) TopUps(ctx context.Context, keyID string) ([]store.TopUp, error)
 	}
 	return out, nil
 }
+
+// ReleaseCharges gives up the pending spend this replica holds for the
+// charges of records that will never be written; see
+// store.ChargeReleaser.
+func (s *Store) ReleaseCharges(ctx context.Context, charges []store.Charge) error {
+	sums := make(map[counterID]int64, len(charges))
+	for _, c := range charges {
+		sums[idOf(c.SpendKey)] += c.Amount
+	}
+	if len(sums) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	s.queueCharges(b, sums, false)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
+	if err != nil {
+		return fmt.Errorf("postgres: release charges: %w", err)
+	}
+	return nil
+}
+
+var _ store.ChargeReleaser = (*Store)(nil)

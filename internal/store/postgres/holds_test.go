@@ -292,3 +292,31 @@ func TestSettledSpendWaitsForItsRecord(t *testing.T) {
 		t.Fatalf("late record: spent %d reserved %d pending %d, want 60, 0, 0", sp.Spent, sp.Reserved, sp.Pending)
 	}
 }
+
+// The pending spend of a record the request log gave up on is released
+// (ReleaseCharges): nothing stays held, nothing is spent.
+func TestReleasedChargesFreeTheirPendingSpend(t *testing.T) {
+	ctx := context.Background()
+	s := open(t).(*postgres.Store)
+	defer s.Close()
+	k := store.SpendKey{Scope: "key", Subject: "key_release"}
+	if _, err := s.RenewHolds(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, refused, err := s.ReserveSpend(ctx, []store.Hold{{SpendKey: k, Amount: 60, Limit: 100}}); err != nil || refused != -1 {
+		t.Fatalf("reserve: refused %d, %v", refused, err)
+	}
+	if _, err := s.SettleSpend(ctx, []store.Settlement{{SpendKey: k, Release: 60, Spend: 40, OnRecord: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseCharges(ctx, []store.Charge{{SpendKey: k, Amount: 40}}); err != nil {
+		t.Fatal(err)
+	}
+	sps, err := s.Spends(ctx, []store.SpendKey{k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp := sps[0]; sp.Spent != 0 || sp.Reserved != 0 || sp.Pending != 0 {
+		t.Errorf("after releasing the dropped record's charge: spent %d reserved %d pending %d, want 0, 0, 0", sp.Spent, sp.Reserved, sp.Pending)
+	}
+}

@@ -188,7 +188,7 @@ func (s *Store) WriteRecords(ctx context.Context, recs []store.Record) error {
 			return nil
 		}
 		cb := &pgx.Batch{}
-		s.queueCharges(cb, charges)
+		s.queueCharges(cb, charges, true)
 		return tx.SendBatch(ctx, cb).Close()
 	})
 	if err != nil {
