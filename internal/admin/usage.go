@@ -97,7 +97,7 @@ func Report(ctx context.Context, r store.UsageReporter, q store.UsageQuery, name
 
 func (h *handler) usage(w http.ResponseWriter, r *http.Request) {
 	if h.o.Usage == nil {
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "", "usage reports need the store: this gateway runs without one (request_log.persist is false)")
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "", "usage reports need a store that sums the ledger: this gateway was started without one (storage)")
 		return
 	}
 	v := r.URL.Query()

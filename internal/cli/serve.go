@@ -224,7 +224,7 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		govStore = gs
 	}
 	gov, err := governance.New(ctx, governance.Options{Store: govStore, Shared: cfg.Storage.Driver == "postgres",
-		ChargesOnRecords: a.writer != nil && cfg.Storage.Driver != "postgres",
+		ChargesOnRecords: a.writer != nil,
 		Config:           cfg.Governance, Prices: prices, Logger: logger})
 	if err != nil {
 		a.closeStore()

@@ -68,7 +68,7 @@ var _ gateway.Charger = (*ticket)(nil)
 // record when the record carries them to the store
 // (Options.ChargesOnRecords); nil otherwise. Call it after Settle.
 func (t *ticket) Charges() []store.Charge {
-	if t.charged == 0 || t.g.mem == nil || !t.g.mem.chargesOnRecords {
+	if t.charged == 0 || !t.g.chargesOnRecords {
 		return nil
 	}
 	out := make([]store.Charge, len(t.holds))
@@ -292,13 +292,13 @@ func resets(p Period, start, now time.Time) string {
 // resets, and what to do.
 func refusalMessage(info *holdInfo, sp *store.Spend, worst int64, now time.Time) string {
 	left := usd(max(info.limit-sp.Spent-sp.Reserved, 0))
-	held := usd(sp.Reserved)
+	held := usd(sp.InFlight())
 	cost := usd(worst)
 	switch info.kind {
 	case "budget":
 		k := info.key
 		return fmt.Sprintf("key %s has used %s of its %s %s budget: %s left (%s more held by requests in flight), and this request could cost up to %s. %s; until then ask your gateway admin to raise it (llmgate keys update %s --budget N)",
-			describeKey(k), fmtUSD(usd(sp.Spent)), fmtUSD(k.BudgetUSD), info.period.noun(), fmtUSD(left), fmtUSD(held), fmtUSD(cost),
+			describeKey(k), fmtUSD(usd(sp.Settled())), fmtUSD(k.BudgetUSD), info.period.noun(), fmtUSD(left), fmtUSD(held), fmtUSD(cost),
 			resets(info.period, sp.Start, now), k.ID)
 	case "balance":
 		k := info.key
@@ -308,11 +308,11 @@ func refusalMessage(info *holdInfo, sp *store.Spend, worst int64, now time.Time)
 	case "team_budget":
 		tm := info.team
 		return fmt.Sprintf("team %q has used %s of its %s %s budget: %s left (%s more held by requests in flight), and this request could cost up to %s. %s; until then ask your gateway admin to raise it (llmgate teams update %s --budget N)",
-			tm.Name, fmtUSD(usd(sp.Spent)), fmtUSD(tm.BudgetUSD), info.period.noun(), fmtUSD(left), fmtUSD(held), fmtUSD(cost),
+			tm.Name, fmtUSD(usd(sp.Settled())), fmtUSD(tm.BudgetUSD), info.period.noun(), fmtUSD(left), fmtUSD(held), fmtUSD(cost),
 			resets(info.period, sp.Start, now), tm.Name)
 	}
 	return fmt.Sprintf("this gateway's %s spend cap is reached (governance.spend_guard.%s %s): %s spent and %s held by requests in flight this %s, and this request could cost up to %s. %s; an admin can raise the cap in the config",
-		info.guard, info.guard, fmtUSD(usd(info.limit)), fmtUSD(usd(sp.Spent)), fmtUSD(held),
+		info.guard, info.guard, fmtUSD(usd(info.limit)), fmtUSD(usd(sp.Settled())), fmtUSD(held),
 		map[string]string{"hourly": "hour", "daily": "day"}[info.guard], fmtUSD(cost), resets(info.period, sp.Start, now))
 }
 
@@ -358,7 +358,10 @@ func (t *ticket) Settle(u provider.Usage, cost float64, priced bool) {
 	}
 	sts := make([]store.Settlement, len(t.holds))
 	for i, h := range t.holds {
-		sts[i] = store.Settlement{SpendKey: h.SpendKey, Release: h.Amount, Spend: spend}
+		// On a shared ledger whose records carry the charges, the spend
+		// stays held by this replica until its ledger row is written.
+		sts[i] = store.Settlement{SpendKey: h.SpendKey, Release: h.Amount, Spend: spend,
+			OnRecord: g.chargesOnRecords && g.mem == nil}
 	}
 	ctx := context.Background()
 	if g.mem == nil { // a database round trip: bound it
@@ -379,7 +382,7 @@ func (t *ticket) Settle(u provider.Usage, cost float64, priced bool) {
 			continue
 		}
 		thr := int64(math.Round(info.soft * float64(info.limit)))
-		if after := states[i].Spent; after >= thr && after-spend < thr {
+		if after := states[i].Settled(); after >= thr && after-spend < thr {
 			g.softBudget(info, &states[i], now)
 		}
 	}
@@ -389,7 +392,7 @@ func (t *ticket) Settle(u provider.Usage, cost float64, priced bool) {
 // metric and, if configured, a webhook call.
 func (g *Governor) softBudget(info *holdInfo, sp *store.Spend, now time.Time) {
 	ev := BudgetEvent{Event: "budget.soft_limit", Scope: info.scope, Period: string(info.period),
-		SpentUSD: usd(sp.Spent), BudgetUSD: usd(info.limit), Threshold: info.soft, Time: now.UTC()}
+		SpentUSD: usd(sp.Settled()), BudgetUSD: usd(info.limit), Threshold: info.soft, Time: now.UTC()}
 	if end := info.period.End(sp.Start); !end.IsZero() {
 		ev.ResetsAt = &end
 	}

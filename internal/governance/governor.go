@@ -119,10 +119,12 @@ type Options struct {
 	// Default 1s.
 	FlushInterval time.Duration
 	// ChargesOnRecords says the request log writes each request's charges
-	// with its record, in one transaction (store.Record.Charges; the SQLite
-	// backend): the in-memory ledger then never writes spent counters
-	// itself, so after any crash the counters equal the sum of the rows
-	// that survived. Only meaningful when Shared is false.
+	// with its record, in one transaction (store.Record.Charges), so that
+	// after any crash the counters equal the sum of the rows that survived.
+	// Not Shared: the in-memory ledger never writes spent counters itself.
+	// Shared: a settlement leaves the spend held by this replica, as
+	// pending, until its record moves it to spent
+	// (store.Settlement.OnRecord). Needs a Store.
 	ChargesOnRecords bool
 	// HoldTTL is how long this replica's budget reservations on a shared
 	// store (Shared, on PostgreSQL) count after its last heartbeat: Run
@@ -154,6 +156,9 @@ type Governor struct {
 	notify  *notifier
 	met     *govMetrics
 	guarded bool // a spend guard or cost cap applies to every request
+	// chargesOnRecords: records carry their charges to the store
+	// (Options.ChargesOnRecords with a Store).
+	chargesOnRecords bool
 
 	rdb *redis.Client // nil: rate limits in process
 
@@ -207,6 +212,7 @@ func New(ctx context.Context, o Options) (*Governor, error) {
 		g.rdb = rdb
 		g.limits = newRedisLimiter(rdb, o.Config.Redis.Prefix, o.RateLeaseTTL, o.Logger)
 	}
+	g.chargesOnRecords = o.ChargesOnRecords && o.Store != nil
 	g.guarded = o.Config.SpendGuard.Hourly > 0 || o.Config.SpendGuard.Daily > 0 || o.Config.MaxRequestCost > 0
 	if o.Store != nil && o.Shared {
 		g.ledger = o.Store
@@ -372,7 +378,7 @@ func (g *Governor) Authenticate(ctx context.Context, credential string) (*gatewa
 	}
 	if g.st == nil {
 		g.met.deny("unknown_key")
-		return nil, authError("this gateway keeps no virtual keys (it runs without a store: request_log.persist is false); use the master key or a provider key")
+		return nil, authError("this gateway keeps no virtual keys (it was started without a key store); use the master key or a provider key")
 	}
 	now := g.clk.Now()
 	h := hashSecret(g.o.Pepper, credential)

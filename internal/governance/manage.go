@@ -18,8 +18,11 @@ import (
 var (
 	ErrNotFound = store.ErrNotFound // no key or team by that id or name
 	ErrConflict = store.ErrConflict // a team by that name exists
-	// ErrNoStore: the gateway runs without a store, so it keeps no keys.
-	ErrNoStore = errors.New("this gateway keeps no virtual keys: it runs without a store (request_log.persist is false)")
+	// ErrNoStore: the Governor was built without a Store (Options.Store),
+	// so it keeps no keys. llmgate serve always opens one (storage), with
+	// request_log.persist false too: persist only keeps the rows of
+	// requests without a virtual key out of the store.
+	ErrNoStore = errors.New("this gateway keeps no virtual keys: it was started without a key store (storage)")
 )
 
 // InputError is an admin request that cannot be honoured as given: Field
@@ -342,7 +345,7 @@ func (g *Governor) budgetState(ctx context.Context, scope, subject string, limit
 	}
 	sp := sps[0]
 	b := &BudgetState{Period: period, PeriodStart: sk.Start, ResetsAt: timePtr(p.End(sk.Start)), LimitUSD: limit,
-		SpentUSD: usd(sp.Spent), ReservedUSD: usd(sp.Reserved)}
+		SpentUSD: usd(sp.Settled()), ReservedUSD: usd(sp.InFlight())}
 	b.RemainingUSD = max(usd(nanos(limit)-sp.Spent-sp.Reserved), 0)
 	return b, nil
 }
@@ -376,7 +379,7 @@ func (g *Governor) keyInfo(ctx context.Context, k *store.Key) (KeyInfo, error) {
 			return info, err
 		}
 		sp := sps[0]
-		info.Balance = &BalanceState{ToppedUpUSD: usd(sp.Credit), SpentUSD: usd(sp.Spent), ReservedUSD: usd(sp.Reserved),
+		info.Balance = &BalanceState{ToppedUpUSD: usd(sp.Credit), SpentUSD: usd(sp.Settled()), ReservedUSD: usd(sp.InFlight()),
 			RemainingUSD: max(usd(sp.Credit-sp.Spent-sp.Reserved), 0)}
 	}
 	return info, nil

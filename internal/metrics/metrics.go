@@ -30,7 +30,7 @@ type Registry struct {
 	ttft      *prometheus.HistogramVec
 	tokens    *prometheus.CounterVec
 	cost      *prometheus.CounterVec
-	dropped   prometheus.Counter
+	dropped   *prometheus.CounterVec
 	rejected  prometheus.Counter
 	models    atomic.Pointer[map[string]bool] // model label values; others are "other"
 
@@ -62,8 +62,12 @@ func New() *Registry {
 		Help: "Tokens by provider, model asked and direction (input, output)."}, []string{"provider", "model", "direction"})
 	r.cost = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmgate_cost_usd_total",
 		Help: "Spend in USD by provider and model asked, at the price table's prices."}, []string{"provider", "model"})
-	r.dropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "llmgate_request_log_dropped_total",
-		Help: "Request-log records dropped because the write queue was full."})
+	r.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmgate_request_log_dropped_total",
+		Help: "Request-log records lost, by reason: queue_full (the write queue stayed full), closed (recorded after shutdown began), write_failed (every write attempt of their batch failed), shutdown (not written before the shutdown deadline)."},
+		[]string{"reason"})
+	for _, reason := range DropReasons {
+		r.dropped.WithLabelValues(reason) // exported at 0 from the start
+	}
 	r.rejected = prometheus.NewCounter(prometheus.CounterOpts{Name: "llmgate_connections_rejected_total",
 		Help: "Client connections answered 503 and closed because server.max_connections were open."})
 	r.Register(r.requests)
@@ -132,8 +136,23 @@ func (r *Registry) modelLabel(model string) string {
 	return OtherModel
 }
 
-// RecordDropped counts one request-log record lost to a full queue.
-func (r *Registry) RecordDropped() { r.dropped.Inc() }
+// DropReasons are the reason label values of
+// llmgate_request_log_dropped_total (reqlog.DropReasons); any other reason
+// counts as "other".
+var DropReasons = []string{"queue_full", "closed", "write_failed", "shutdown"}
+
+// RecordDropped counts n request-log records lost for reason (reqlog's
+// Options.OnDrop).
+func (r *Registry) RecordDropped(n int, reason string) {
+	known := false
+	for _, v := range DropReasons {
+		known = known || v == reason
+	}
+	if !known {
+		reason = "other"
+	}
+	r.dropped.WithLabelValues(reason).Add(float64(n))
+}
 
 // ObserveAttempt counts one upstream attempt (the gateway's OnAttempt).
 // Models are the configured route targets, so the label stays bounded.

@@ -48,9 +48,10 @@ type Options struct {
 	// Logger receives errors about drops and failed writes. Default
 	// slog.Default().
 	Logger *slog.Logger
-	// OnDrop is called once for every record dropped (queue full or writer
-	// closed), e.g. to count a metric. It must be cheap and must not block.
-	OnDrop func()
+	// OnDrop is called for every record lost, with how many and why (one
+	// of the Drop* reasons), e.g. to count a metric. It must be cheap and
+	// must not block.
+	OnDrop func(n int, reason string)
 	// Clock times the flush interval, the backoff and the drop log.
 	// Default clock.Real{}.
 	Clock clock.Clock
@@ -84,6 +85,17 @@ func (o Options) withDefaults() Options {
 	}
 	return o
 }
+
+// Why records are lost: the reason given to Options.OnDrop.
+const (
+	DropQueueFull   = "queue_full"   // the queue stayed full for EnqueueWait
+	DropClosed      = "closed"       // enqueued after Close began
+	DropWriteFailed = "write_failed" // every one of MaxAttempts writes failed
+	DropShutdown    = "shutdown"     // not written before the drain's deadline
+)
+
+// DropReasons are every reason OnDrop is given.
+var DropReasons = []string{DropQueueFull, DropClosed, DropWriteFailed, DropShutdown}
 
 // ErrRunning is returned by a second call of Run.
 var ErrRunning = errors.New("reqlog: writer already running")
@@ -155,7 +167,7 @@ func (w *Writer) Enqueue(r store.Record) bool {
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
-		w.drop("request log writer closed: record dropped")
+		w.drop(&r, DropClosed, "request log writer closed: record dropped")
 		return false
 	}
 	select {
@@ -172,22 +184,64 @@ func (w *Writer) Enqueue(r store.Record) bool {
 		return true
 	case <-t.C():
 		w.mu.RUnlock()
-		w.drop("request log queue full for EnqueueWait: records dropped")
+		w.drop(&r, DropQueueFull, "request log queue full for EnqueueWait: records dropped")
 		return false
 	}
 }
 
-func (w *Writer) drop(msg string) {
+func (w *Writer) drop(r *store.Record, reason, msg string) {
 	w.dropped.Add(1)
 	w.unlogged.Add(1)
-	if w.opts.OnDrop != nil {
-		w.opts.OnDrop()
+	w.onDrop(1, reason)
+	if len(r.Charges) > 0 {
+		w.release([]store.Record{*r})
 	}
 	now := w.opts.Clock.Now().UnixNano()
 	last := w.lastDropLog.Load()
 	if (last == 0 || now-last >= int64(w.opts.DropLogInterval)) && w.lastDropLog.CompareAndSwap(last, now) {
-		w.opts.Logger.Error(msg, "dropped", w.unlogged.Swap(0), "queue_size", w.opts.QueueSize)
+		w.opts.Logger.Error(msg, "dropped", w.unlogged.Swap(0), "reason", reason, "queue_size", w.opts.QueueSize)
 	}
+}
+
+func (w *Writer) onDrop(n int, reason string) {
+	if w.opts.OnDrop != nil && n > 0 {
+		w.opts.OnDrop(n, reason)
+	}
+}
+
+// release gives up the pending spend of dropped records' charges when the
+// store holds it (store.ChargeReleaser, PostgreSQL), so that budgets are
+// not held for rows that will never exist. It waits at most WriteTimeout;
+// when it fails too, that spend stays held until this process restarts.
+func (w *Writer) release(recs []store.Record) {
+	cr, ok := w.w.(store.ChargeReleaser)
+	if !ok {
+		return
+	}
+	var charges []store.Charge
+	for i := range recs {
+		charges = append(charges, recs[i].Charges...)
+	}
+	if len(charges) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), w.opts.WriteTimeout)
+	defer cancel()
+	if err := cr.ReleaseCharges(ctx, charges); err != nil {
+		w.opts.Logger.Error("request log: the spend of dropped records stays held until restart", "charges", len(charges), "err", err)
+	}
+}
+
+// billing counts the records of recs that are billing (a virtual key's, or
+// with charges) and the spend their charges carry, for drop messages.
+func billing(recs []store.Record) (rows int, usd float64) {
+	for i := range recs {
+		if recs[i].KeyID != "" || len(recs[i].Charges) > 0 {
+			rows++
+			usd += recs[i].CostUSD
+		}
+	}
+	return rows, usd
 }
 
 // Stats returns the records written, dropped by Enqueue, and given up after
@@ -330,6 +384,8 @@ func (w *Writer) drain(ctx context.Context, batch []store.Record) error {
 		}
 		if ctx.Err() != nil || w.write(ctx, batch) == interrupted {
 			lost += uint64(len(batch))
+			// Not released: at shutdown this process's holds go with it
+			// (store.HoldKeeper), pending spend included.
 		}
 		batch = batch[:0]
 	}
@@ -337,7 +393,8 @@ func (w *Writer) drain(ctx context.Context, batch []store.Record) error {
 		return nil
 	}
 	w.failed.Add(lost)
-	w.opts.Logger.Error("request log: records not written before the shutdown deadline", "records", lost, "err", ctx.Err())
+	w.onDrop(int(lost), DropShutdown)
+	w.opts.Logger.Error("request log: records not written before the shutdown deadline, dropped", "records", lost, "err", ctx.Err())
 	return fmt.Errorf("reqlog: %d records not written: %w", lost, ctx.Err())
 }
 
@@ -380,7 +437,11 @@ func (w *Writer) write(ctx context.Context, batch []store.Record) writeResult {
 		}
 	}
 	w.failed.Add(uint64(len(batch)))
-	w.opts.Logger.Error("request log: write failed, records dropped", "records", len(batch), "attempts", w.opts.MaxAttempts, "err", err)
+	w.onDrop(len(batch), DropWriteFailed)
+	w.release(batch)
+	rows, usd := billing(batch)
+	w.opts.Logger.Error("request log: write failed, records dropped", "records", len(batch), "ledger_rows", rows,
+		"cost_usd", usd, "attempts", w.opts.MaxAttempts, "reason", DropWriteFailed, "err", err)
 	return gaveUp
 }
 

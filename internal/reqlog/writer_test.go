@@ -175,7 +175,7 @@ func TestWriterEnqueueWaitsThenDropsWhenFull(t *testing.T) {
 	var logBuf safeBuffer
 	const queue, batch = 50, 10
 	w := NewWriter(fs, Options{QueueSize: queue, BatchSize: batch, Clock: clk, EnqueueWait: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(&logBuf, nil)), OnDrop: func() { onDrop.Add(1) }})
+		Logger: slog.New(slog.NewTextHandler(&logBuf, nil)), OnDrop: func(n int, _ string) { onDrop.Add(int64(n)) }})
 	closeAndWait := start(t, w)
 	// Fill one batch and wait until Run is stuck writing it.
 	for i := range batch {
@@ -212,7 +212,7 @@ func TestWriterEnqueueWaitsThenDropsWhenFull(t *testing.T) {
 	// A store that never recovers: after EnqueueWait the record is dropped,
 	// and that is an error in the log and a count, never silent.
 	w2 := NewWriter(newFakeStore(), Options{QueueSize: 1, Clock: clk, EnqueueWait: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(&logBuf, nil)), OnDrop: func() { onDrop.Add(1) }})
+		Logger: slog.New(slog.NewTextHandler(&logBuf, nil)), OnDrop: func(n int, _ string) { onDrop.Add(int64(n)) }})
 	w2.Enqueue(rec("kept", 0)) // fills the queue; Run is not started
 	go func() { late <- w2.Enqueue(rec("lost", 0)) }()
 	clk.BlockUntil(1)
@@ -407,8 +407,11 @@ func TestWriterGivesUpAfterMaxAttempts(t *testing.T) {
 	fs := newFakeStore()
 	fs.failAll = true
 	var buf syncBuffer
+	var mu sync.Mutex
+	drops := map[string]int{}
 	w := NewWriter(fs, Options{BatchSize: 5, MaxAttempts: 3, RetryBackoff: time.Nanosecond,
-		Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+		Logger: slog.New(slog.NewTextHandler(&buf, nil)),
+		OnDrop: func(n int, reason string) { mu.Lock(); drops[reason] += n; mu.Unlock() }})
 	for i := range 10 {
 		w.Enqueue(rec(fmt.Sprint(i), i))
 	}
@@ -422,6 +425,14 @@ func TestWriterGivesUpAfterMaxAttempts(t *testing.T) {
 	}
 	if got := strings.Count(buf.String(), "level=ERROR"); got != 2 {
 		t.Errorf("logged %d errors, want one per batch given up:\n%s", got, buf.String())
+	}
+	if got := strings.Count(buf.String(), `records dropped" records=5`); got != 2 {
+		t.Errorf("%d errors say records=5, want both:\n%s", got, buf.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(drops) != 1 || drops[DropWriteFailed] != 10 {
+		t.Errorf("OnDrop got %v, want 10 records for %s", drops, DropWriteFailed)
 	}
 }
 
@@ -551,5 +562,44 @@ func BenchmarkWriterEnqueue(b *testing.B) {
 			_, dropped, _, _ := w.Stats()
 			b.ReportMetric(float64(dropped)/float64(b.N), "dropped/op")
 		})
+	}
+}
+
+// releasingStore fails every write and records the charges it is asked
+// to release (store.ChargeReleaser).
+type releasingStore struct {
+	mu       sync.Mutex
+	released []store.Charge
+}
+
+func (s *releasingStore) WriteRecords(context.Context, []store.Record) error { return errDown }
+
+func (s *releasingStore) ReleaseCharges(_ context.Context, cs []store.Charge) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.released = append(s.released, cs...)
+	return nil
+}
+
+// A batch given up releases its records' pending spend on a store that
+// holds it (PostgreSQL), so a budget is not held for rows that will never
+// be written.
+func TestWriterReleasesChargesOfGivenUpRecords(t *testing.T) {
+	fs := &releasingStore{}
+	w := NewWriter(fs, Options{MaxAttempts: 2, RetryBackoff: time.Nanosecond, Logger: quietLogger()})
+	k := store.SpendKey{Scope: "key", Subject: "k1"}
+	r := rec("billed", 0)
+	r.KeyID, r.Charges = "k1", []store.Charge{{SpendKey: k, Amount: 40}}
+	w.Enqueue(r)
+	w.Enqueue(rec("free", 1))
+	closeAndWait := start(t, w)
+	eventually(t, "batch given up", func() bool { _, _, f, _ := w.Stats(); return f == 2 })
+	if err := closeAndWait(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if len(fs.released) != 1 || fs.released[0].Amount != 40 || fs.released[0].Subject != "k1" {
+		t.Errorf("released %+v, want the one charge of 40 on k1", fs.released)
 	}
 }

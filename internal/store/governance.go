@@ -114,10 +114,19 @@ func NormStart(t time.Time) time.Time {
 // written reads as zeros.
 type Spend struct {
 	SpendKey
-	Spent    int64 // settled spend
-	Reserved int64 // held by requests in flight
+	Spent    int64 // spend charged by the ledger's rows
+	Reserved int64 // held by requests in flight, Pending included
 	Credit   int64 // sum of top-ups (balances)
+	// Pending is the part of Reserved that is settled spend whose ledger
+	// row is not written yet (Settlement.OnRecord); always zero on SQLite.
+	Pending int64
 }
+
+// Settled is the spend of every settled request: Spent and Pending.
+func (s *Spend) Settled() int64 { return s.Spent + s.Pending }
+
+// InFlight is what requests not yet settled hold: Reserved less Pending.
+func (s *Spend) InFlight() int64 { return s.Reserved - s.Pending }
 
 // Charge adds Amount (nano-dollars) to the Spent of one counter; see
 // Record.Charges.
@@ -158,6 +167,14 @@ type Settlement struct {
 	SpendKey
 	Release int64
 	Spend   int64
+	// OnRecord keeps Spend reserved, as Pending held by this replica,
+	// instead of adding it to Spent: the request's record carries it as a
+	// Charge (Record.Charges), and WriteRecords moves it to Spent in the
+	// transaction that inserts the row, so Spent always equals the
+	// ledger. If the replica dies first, its row and its Pending go
+	// together (HoldKeeper). Only store/postgres (a HoldKeeper) supports
+	// it; SQLite's counters are charged by the records alone.
+	OnRecord bool
 }
 
 // TopUp is one addition to a key's prepaid balance.

@@ -4,8 +4,9 @@
 // same rows).
 //
 // The concrete backends live in sub-packages (store/sqlite, store/postgres)
-// so this package imports no database driver; store/storetest is the
-// conformance suite every backend runs. Only the wiring code (internal/cli)
+// so this package imports no database driver; the SQL they share (request
+// queries, usage, key rows) is store/sqlstore, parameterised by a small
+// dialect; store/storetest is the conformance suite every backend runs. Only the wiring code (internal/cli)
 // picks a backend.
 package store
 
@@ -61,13 +62,13 @@ type Record struct {
 	Team  string // the key's team, empty if none
 
 	// Charges are the spend counters the request's cost was charged to
-	// (its key's budget, balance, team, spend guard). A backend that
-	// supports them (SQLite) adds each Amount to its counter's Spent in the
-	// transaction that inserts the record, and only when it inserts it, so
-	// the counters always equal the sum of the rows that exist: a crash
-	// loses a row and its charge together, and a retried write charges
-	// once. Not stored as a column; PostgreSQL ignores them (its counters
-	// are the shared ledger, settled per request).
+	// (its key's budget, balance, team, spend guard). Both backends add
+	// each Amount to its counter's Spent in the transaction that inserts
+	// the record, and only when they insert it, so the counters always
+	// equal the sum of the rows that exist: a crash loses a row and its
+	// charge together, and a retried write charges once. PostgreSQL also
+	// takes the Amount off what the writing Store holds as Pending on the
+	// counter (Settlement.OnRecord). Not stored as a column.
 	Charges []Charge
 
 	// Prompt and Completion are only filled when content storage is on.
@@ -182,6 +183,16 @@ func (f *Filter) Match(r *Record) bool {
 // reuse the slice.
 type RecordWriter interface {
 	WriteRecords(ctx context.Context, recs []Record) error
+}
+
+// ChargeReleaser is a RecordWriter whose Charges hold spend until their
+// record is written (store/postgres: Settlement.OnRecord). ReleaseCharges
+// gives up that pending spend for records that will never be written (the
+// request log dropped them), so a budget is not held for rows that do not
+// exist: the counters stay equal to the ledger. Writers find it by type
+// assertion.
+type ChargeReleaser interface {
+	ReleaseCharges(ctx context.Context, charges []Charge) error
 }
 
 // RecordReader answers Filter queries, newest first. It returns a non-nil

@@ -31,81 +31,18 @@ import (
 // always the sum of live holds (up to the TTL) and a killed replica's
 // reservations heal within the TTL. Time is the database's (now()).
 
-// nullTime is nil for the zero time, so "none" is stored as NULL.
-func nullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
-func timeOrZero(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.UTC()
-}
-
 func jsonb(v any) (string, error) {
 	b, err := json.Marshal(v)
 	return string(b), err
 }
 
-const keyColumns = `id, hash, hint, name, owner, team, models, rpm, tpm, max_parallel,
-	budget_usd, budget_period, soft_budget, prepaid, expires_at, revoked_at, metadata, created_at, updated_at`
-
-func keyArgs(k *store.Key) ([]any, error) {
-	models := k.Models
-	if models == nil {
-		models = []string{}
-	}
-	meta := k.Metadata
-	if meta == nil {
-		meta = map[string]string{}
-	}
-	m, err := jsonb(models)
-	if err != nil {
-		return nil, err
-	}
-	md, err := jsonb(meta)
-	if err != nil {
-		return nil, err
-	}
-	return []any{k.ID, k.Hash, k.Hint, k.Name, k.Owner, k.Team, m, k.RPM, k.TPM, k.MaxParallel,
-		k.BudgetUSD, k.BudgetPeriod, k.SoftBudget, k.Prepaid, nullTime(k.ExpiresAt), nullTime(k.RevokedAt), md,
-		k.CreatedAt.UTC(), k.UpdatedAt.UTC()}, nil
-}
-
-func scanKey(r pgx.Row) (store.Key, error) {
-	var (
-		k                 store.Key
-		models, meta      []byte
-		expires, revoked  *time.Time
-		created, modified time.Time
-	)
-	if err := r.Scan(&k.ID, &k.Hash, &k.Hint, &k.Name, &k.Owner, &k.Team, &models, &k.RPM, &k.TPM, &k.MaxParallel,
-		&k.BudgetUSD, &k.BudgetPeriod, &k.SoftBudget, &k.Prepaid, &expires, &revoked, &meta, &created, &modified); err != nil {
-		return k, err
-	}
-	if err := json.Unmarshal(models, &k.Models); err != nil {
-		return k, fmt.Errorf("key %s models: %w", k.ID, err)
-	}
-	if err := json.Unmarshal(meta, &k.Metadata); err != nil {
-		return k, fmt.Errorf("key %s metadata: %w", k.ID, err)
-	}
-	k.ExpiresAt, k.RevokedAt = timeOrZero(expires), timeOrZero(revoked)
-	k.CreatedAt, k.UpdatedAt = created.UTC(), modified.UTC()
-	return k, nil
-}
-
 // CreateKey stores a new key; ErrConflict if its id or hash is taken.
 func (s *Store) CreateKey(ctx context.Context, k store.Key) error {
-	args, err := keyArgs(&k)
+	args, err := d.KeyArgs(&k)
 	if err != nil {
 		return fmt.Errorf("postgres: create key: %w", err)
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO virtual_keys (`+keyColumns+`)
+	tag, err := s.pool.Exec(ctx, `INSERT INTO virtual_keys (`+d.KeyColumns()+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 		ON CONFLICT DO NOTHING`, args...)
 	if err != nil {
@@ -118,7 +55,7 @@ func (s *Store) CreateKey(ctx context.Context, k store.Key) error {
 }
 
 func (s *Store) oneKey(ctx context.Context, where string, arg any) (store.Key, error) {
-	k, err := scanKey(s.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM virtual_keys WHERE `+where, arg))
+	k, err := d.ScanKey(s.pool.QueryRow(ctx, `SELECT `+d.KeyColumns()+` FROM virtual_keys WHERE `+where, arg))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return k, fmt.Errorf("postgres: key: %w", store.ErrNotFound)
 	}
@@ -140,34 +77,13 @@ func (s *Store) KeyByHash(ctx context.Context, hash string) (store.Key, error) {
 
 // Keys returns the keys f selects, oldest first.
 func (s *Store) Keys(ctx context.Context, f store.KeyFilter) ([]store.Key, error) {
-	var w where
-	if f.Team != "" {
-		w.add("team = ?", f.Team)
-	}
-	if f.Owner != "" {
-		w.add("owner = ?", f.Owner)
-	}
-	if !f.IncludeRevoked {
-		w.add("revoked_at IS NULL")
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM virtual_keys`+w.String()+` ORDER BY created_at, id COLLATE "C"`, w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list keys: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Key, error) { return scanKey(r) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list keys: %w", err)
-	}
-	if out == nil {
-		out = []store.Key{}
-	}
-	return out, nil
+	return d.Keys(ctx, s.query, f)
 }
 
 // UpdateKey replaces every field of the key with k's id except its hash,
 // hint and creation time; ErrNotFound if there is none.
 func (s *Store) UpdateKey(ctx context.Context, k store.Key) error {
-	args, err := keyArgs(&k)
+	args, err := d.KeyArgs(&k)
 	if err != nil {
 		return fmt.Errorf("postgres: update key: %w", err)
 	}
@@ -287,11 +203,11 @@ func (s *Store) UpdateTeam(ctx context.Context, t store.Team) error {
 	return nil
 }
 
-const spendCols = `scope, subject, start_at, spent, reserved, credit`
+const spendCols = `scope, subject, start_at, spent, reserved, credit, pending`
 
 func scanSpend(r pgx.Row) (store.Spend, error) {
 	var sp store.Spend
-	err := r.Scan(&sp.Scope, &sp.Subject, &sp.Start, &sp.Spent, &sp.Reserved, &sp.Credit)
+	err := r.Scan(&sp.Scope, &sp.Subject, &sp.Start, &sp.Spent, &sp.Reserved, &sp.Credit, &sp.Pending)
 	sp.Start = sp.Start.UTC()
 	return sp, err
 }
@@ -404,7 +320,8 @@ func (s *Store) ReserveSpend(ctx context.Context, holds []store.Hold) ([]store.S
 // SettleSpend applies each settlement and returns the counters' new states
 // in order. It releases at most what this replica still holds on the
 // counter: a hold already released because this replica was taken for dead
-// (RenewHolds) is not released twice.
+// (RenewHolds) is not released twice. A settlement OnRecord keeps its
+// Spend held by this replica as pending, until WriteRecords charges it.
 func (s *Store) SettleSpend(ctx context.Context, sts []store.Settlement) ([]store.Spend, error) {
 	if len(sts) == 0 {
 		return []store.Spend{}, nil
@@ -415,19 +332,42 @@ func (s *Store) SettleSpend(ctx context.Context, sts []store.Settlement) ([]stor
 		b := &pgx.Batch{}
 		for _, i := range order {
 			st := &sts[i]
+			spent, pending := st.Spend, int64(0)
+			if st.OnRecord {
+				spent, pending = 0, st.Spend
+			}
+			start := store.NormStart(st.Start)
+			// The counter's row first (lock order: spend, then spend_holds).
 			b.Queue(`INSERT INTO spend (scope, subject, start_at, spent) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (scope, subject, start_at) DO UPDATE SET spent = spend.spent + EXCLUDED.spent`,
-				st.Scope, st.Subject, store.NormStart(st.Start), st.Spend)
+				st.Scope, st.Subject, start, spent)
+			if pending == 0 {
+				b.Queue(`WITH h AS (
+						SELECT amount FROM spend_holds
+						WHERE scope = $1 AND subject = $2 AND start_at = $3 AND replica = $4 FOR UPDATE
+					), u AS (
+						UPDATE spend_holds SET amount = amount - LEAST(amount, $5)
+						WHERE scope = $1 AND subject = $2 AND start_at = $3 AND replica = $4
+					)
+					UPDATE spend SET reserved = GREATEST(reserved - LEAST(COALESCE((SELECT amount FROM h), 0), $5), 0)
+					WHERE scope = $1 AND subject = $2 AND start_at = $3
+					RETURNING `+spendCols, st.Scope, st.Subject, start, s.replica, st.Release)
+				continue
+			}
 			b.Queue(`WITH h AS (
 					SELECT amount FROM spend_holds
 					WHERE scope = $1 AND subject = $2 AND start_at = $3 AND replica = $4 FOR UPDATE
+				), r AS (
+					SELECT LEAST(COALESCE((SELECT amount FROM h), 0), $5::BIGINT) AS rel
 				), u AS (
-					UPDATE spend_holds SET amount = amount - LEAST(amount, $5)
-					WHERE scope = $1 AND subject = $2 AND start_at = $3 AND replica = $4
+					INSERT INTO spend_holds (scope, subject, start_at, replica, amount, pending) VALUES ($1, $2, $3, $4, $6, $6)
+					ON CONFLICT (scope, subject, start_at, replica) DO UPDATE SET
+						amount = spend_holds.amount - (SELECT rel FROM r) + EXCLUDED.amount,
+						pending = spend_holds.pending + EXCLUDED.pending
 				)
-				UPDATE spend SET reserved = GREATEST(reserved - LEAST(COALESCE((SELECT amount FROM h), 0), $5), 0)
+				UPDATE spend SET reserved = GREATEST(reserved - (SELECT rel FROM r), 0) + $6, pending = pending + $6
 				WHERE scope = $1 AND subject = $2 AND start_at = $3
-				RETURNING `+spendCols, st.Scope, st.Subject, store.NormStart(st.Start), s.replica, st.Release)
+				RETURNING `+spendCols, st.Scope, st.Subject, start, s.replica, st.Release, pending)
 		}
 		br := tx.SendBatch(ctx, b)
 		for _, i := range order {
@@ -448,6 +388,54 @@ func (s *Store) SettleSpend(ctx context.Context, sts []store.Settlement) ([]stor
 		return nil, fmt.Errorf("postgres: settle spend: %w", err)
 	}
 	return states, nil
+}
+
+// counterID is a spend counter as a map key.
+type counterID struct {
+	scope, subject string
+	startUS        int64
+}
+
+func idOf(k store.SpendKey) counterID {
+	return counterID{k.Scope, k.Subject, store.NormStart(k.Start).UnixMicro()}
+}
+
+// queueCharges queues, in lock order, the statements that take each
+// charge off what this replica holds as pending on its counter
+// (Settlement.OnRecord) and, with spend, add it to the counter's Spent:
+// the ledger rows and the counters they charge move together.
+func (s *Store) queueCharges(b *pgx.Batch, charges map[counterID]int64, spend bool) {
+	ids := make([]counterID, 0, len(charges))
+	for id := range charges {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b counterID) int {
+		return cmp.Or(cmp.Compare(a.scope, b.scope), cmp.Compare(a.subject, b.subject), cmp.Compare(a.startUS, b.startUS))
+	})
+	for _, id := range ids {
+		amount := charges[id]
+		spent := amount
+		if !spend {
+			spent = 0 // only locks the row
+		}
+		k := store.SpendKey{Scope: id.scope, Subject: id.subject, Start: time.UnixMicro(id.startUS).UTC()}
+		b.Queue(`INSERT INTO spend (scope, subject, start_at, spent) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (scope, subject, start_at) DO UPDATE SET spent = spend.spent + EXCLUDED.spent`,
+			k.Scope, k.Subject, k.Start, spent)
+		b.Queue(`WITH h AS (
+				SELECT pending FROM spend_holds
+				WHERE scope = $1 AND subject = $2 AND start_at = $3 AND replica = $4 FOR UPDATE
+			), t AS (
+				SELECT LEAST(COALESCE((SELECT pending FROM h), 0), $5::BIGINT) AS take
+			), u AS (
+				UPDATE spend_holds SET amount = GREATEST(amount - (SELECT take FROM t), 0), pending = pending - (SELECT take FROM t)
+				WHERE scope = $1 AND subject = $2 AND start_at = $3 AND replica = $4
+			)
+			UPDATE spend SET reserved = GREATEST(reserved - (SELECT take FROM t), 0),
+				pending = GREATEST(pending - (SELECT take FROM t), 0)
+			WHERE scope = $1 AND subject = $2 AND start_at = $3`,
+			k.Scope, k.Subject, k.Start, s.replica, amount)
+	}
 }
 
 // deadHolds selects the holds of replicas that are not alive (their row
@@ -477,11 +465,13 @@ func (s *Store) RenewHolds(ctx context.Context, ttl time.Duration) (int64, error
 			return err
 		}
 		if err := tx.QueryRow(ctx, `WITH dead AS (
-				DELETE FROM spend_holds h WHERE `+deadHolds+` RETURNING h.scope, h.subject, h.start_at, h.amount
+				DELETE FROM spend_holds h WHERE `+deadHolds+` RETURNING h.scope, h.subject, h.start_at, h.amount, h.pending
 			), sums AS (
-				SELECT scope, subject, start_at, sum(amount) AS amount FROM dead GROUP BY scope, subject, start_at
+				SELECT scope, subject, start_at, sum(amount) AS amount, sum(pending) AS pending
+				FROM dead GROUP BY scope, subject, start_at
 			), upd AS (
-				UPDATE spend s SET reserved = GREATEST(s.reserved - sums.amount, 0) FROM sums
+				UPDATE spend s SET reserved = GREATEST(s.reserved - sums.amount, 0),
+					pending = GREATEST(s.pending - sums.pending, 0) FROM sums
 				WHERE s.scope = sums.scope AND s.subject = sums.subject AND s.start_at = sums.start_at
 				RETURNING sums.amount
 			)
@@ -609,3 +599,25 @@ func (s *Store) TopUps(ctx context.Context, keyID string) ([]store.TopUp, error)
 	}
 	return out, nil
 }
+
+// ReleaseCharges gives up the pending spend this replica holds for the
+// charges of records that will never be written; see
+// store.ChargeReleaser.
+func (s *Store) ReleaseCharges(ctx context.Context, charges []store.Charge) error {
+	sums := make(map[counterID]int64, len(charges))
+	for _, c := range charges {
+		sums[idOf(c.SpendKey)] += c.Amount
+	}
+	if len(sums) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	s.queueCharges(b, sums, false)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
+	if err != nil {
+		return fmt.Errorf("postgres: release charges: %w", err)
+	}
+	return nil
+}
+
+var _ store.ChargeReleaser = (*Store)(nil)

@@ -211,3 +211,112 @@ func TestHoldsUnderConcurrency(t *testing.T) {
 		t.Errorf("after everything settled: reserved %d, holds %d, want 0", sps[0].Reserved, held)
 	}
 }
+
+// A settlement OnRecord keeps the request's spend held by its replica, as
+// pending, until the request's record charges it: spent always equals the
+// ledger rows. When the replica dies before writing the record, the row
+// and the pending spend go together; a record written late still charges
+// its row, and only its row.
+func TestSettledSpendWaitsForItsRecord(t *testing.T) {
+	ctx := context.Background()
+	a, b := open(t).(*postgres.Store), open(t).(*postgres.Store)
+	defer a.Close()
+	defer b.Close()
+	k := store.SpendKey{Scope: "key", Subject: "key_pending"}
+	state := func() store.Spend {
+		t.Helper()
+		sps, err := b.Spends(ctx, []store.SpendKey{k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sps[0]
+	}
+	request := func(id string, worst, cost int64) store.Record {
+		t.Helper()
+		if _, refused, err := a.ReserveSpend(ctx, []store.Hold{{SpendKey: k, Amount: worst, Limit: 100}}); err != nil || refused != -1 {
+			t.Fatalf("reserve %d of 100: refused %d, %v", worst, refused, err)
+		}
+		sts, err := a.SettleSpend(ctx, []store.Settlement{{SpendKey: k, Release: worst, Spend: cost, OnRecord: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sts[0].Pending < cost || sts[0].Settled() < cost {
+			t.Fatalf("after settling %d on record: %+v", cost, sts[0])
+		}
+		return store.Record{ID: id, Time: time.Now(), KeyID: "key_pending", Charges: []store.Charge{{SpendKey: k, Amount: cost}}}
+	}
+	if _, err := a.RenewHolds(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	r1 := request("pending-1", 60, 40)
+	if sp := state(); sp.Spent != 0 || sp.Reserved != 40 || sp.Pending != 40 {
+		t.Fatalf("settled, record not written: spent %d reserved %d pending %d, want 0, 40, 40", sp.Spent, sp.Reserved, sp.Pending)
+	}
+	// The pending spend still counts against the limit.
+	if _, refused, err := b.ReserveSpend(ctx, []store.Hold{{SpendKey: k, Amount: 61, Limit: 100}}); err != nil || refused != 0 {
+		t.Fatalf("61 more of 100 with 40 pending: refused %d, %v; want refused", refused, err)
+	}
+	if err := a.WriteRecords(ctx, []store.Record{r1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WriteRecords(ctx, []store.Record{r1}); err != nil { // a retry charges nothing
+		t.Fatal(err)
+	}
+	if sp := state(); sp.Spent != 40 || sp.Reserved != 0 || sp.Pending != 0 {
+		t.Fatalf("record written: spent %d reserved %d pending %d, want 40, 0, 0", sp.Spent, sp.Reserved, sp.Pending)
+	}
+
+	// a settles a second request and dies before its record is written.
+	if _, err := a.RenewHolds(ctx, 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	r2 := request("pending-2", 30, 20)
+	deadline := time.Now().Add(10 * time.Second)
+	for state().Reserved != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("a dead replica's pending spend is still held: %+v", state())
+		}
+		if _, err := b.RenewHolds(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if sp := state(); sp.Spent != 40 || sp.Pending != 0 {
+		t.Fatalf("after the dead replica's holds went: spent %d pending %d, want 40 (the one row written) and 0", sp.Spent, sp.Pending)
+	}
+	// It was alive after all: its record, written late, charges its row.
+	if err := a.WriteRecords(ctx, []store.Record{r2}); err != nil {
+		t.Fatal(err)
+	}
+	if sp := state(); sp.Spent != 60 || sp.Reserved != 0 || sp.Pending != 0 {
+		t.Fatalf("late record: spent %d reserved %d pending %d, want 60, 0, 0", sp.Spent, sp.Reserved, sp.Pending)
+	}
+}
+
+// The pending spend of a record the request log gave up on is released
+// (ReleaseCharges): nothing stays held, nothing is spent.
+func TestReleasedChargesFreeTheirPendingSpend(t *testing.T) {
+	ctx := context.Background()
+	s := open(t).(*postgres.Store)
+	defer s.Close()
+	k := store.SpendKey{Scope: "key", Subject: "key_release"}
+	if _, err := s.RenewHolds(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, refused, err := s.ReserveSpend(ctx, []store.Hold{{SpendKey: k, Amount: 60, Limit: 100}}); err != nil || refused != -1 {
+		t.Fatalf("reserve: refused %d, %v", refused, err)
+	}
+	if _, err := s.SettleSpend(ctx, []store.Settlement{{SpendKey: k, Release: 60, Spend: 40, OnRecord: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseCharges(ctx, []store.Charge{{SpendKey: k, Amount: 40}}); err != nil {
+		t.Fatal(err)
+	}
+	sps, err := s.Spends(ctx, []store.SpendKey{k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp := sps[0]; sp.Spent != 0 || sp.Reserved != 0 || sp.Pending != 0 {
+		t.Errorf("after releasing the dropped record's charge: spent %d reserved %d pending %d, want 0, 0, 0", sp.Spent, sp.Reserved, sp.Pending)
+	}
+}

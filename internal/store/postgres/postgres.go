@@ -15,15 +15,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/llmgate/llmgate/internal/store"
+	"github.com/llmgate/llmgate/internal/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -131,19 +129,26 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-const columns = `id, time, client_format, op, model_asked, provider, model_served,
-	status, error_kind, error_message, attempts, fallback, stream, latency_us, ttft_us,
-	input_tokens, output_tokens, cached_tokens, reasoning_tokens, tokens_estimated,
-	cost_usd, priced, key_id, team, prompt, completion`
+// d is the SQL dialect this backend shares with store/sqlite.
+var d = sqlstore.Postgres
 
-const insertSQL = `INSERT INTO requests (` + columns + `)
+// query runs a query for the shared SQL (sqlstore.Querier).
+func (s *Store) query(ctx context.Context, q string, args ...any) (sqlstore.Rows, error) {
+	return s.pool.Query(ctx, q, args...)
+}
+
+var insertSQL = `INSERT INTO requests (` + d.RecordColumns() + `)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
 		$21, $22, $23, $24, $25, $26)
 	ON CONFLICT (id) DO NOTHING`
 
 // WriteRecords inserts recs in one transaction, sent as one pgx.Batch (one
-// round trip; the insert is prepared once per connection). Records whose ID
-// is already stored are skipped.
+// round trip; the insert is prepared once per connection), and charges the
+// inserted records' charges (Record.Charges) to their spend counters in the
+// same transaction, one pair of statements per distinct counter, summed:
+// each charge moves from what this Store holds as pending on the counter
+// (Settlement.OnRecord) to its Spent. Records whose ID is already stored
+// are skipped and charge nothing, so a retried batch charges once.
 func (s *Store) WriteRecords(ctx context.Context, recs []store.Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -155,15 +160,36 @@ func (s *Store) WriteRecords(ctx context.Context, recs []store.Record) error {
 		if id == "" {
 			id = store.NewID()
 		}
-		b.Queue(insertSQL,
-			id, r.Time.UTC(), r.ClientFormat, r.Op, r.ModelAsked, r.Provider, r.ModelServed,
-			r.Status, r.ErrorKind, r.ErrorMessage, r.Attempts, r.Fallback, r.Stream,
-			r.Latency.Microseconds(), r.TTFT.Microseconds(),
-			r.InputTokens, r.OutputTokens, r.CachedTokens, r.ReasoningTokens, r.TokensEstimated,
-			r.CostUSD, r.Priced, r.KeyID, r.Team, r.Prompt, r.Completion)
+		b.Queue(insertSQL, d.RecordArgs(make([]any, 0, sqlstore.NumRecordColumns), r, id)...)
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return tx.SendBatch(ctx, b).Close()
+		br := tx.SendBatch(ctx, b)
+		var charges map[counterID]int64
+		for i := range recs {
+			tag, err := br.Exec()
+			if err != nil {
+				br.Close()
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				continue // already stored: already charged
+			}
+			for _, c := range recs[i].Charges {
+				if charges == nil {
+					charges = make(map[counterID]int64, 4)
+				}
+				charges[idOf(c.SpendKey)] += c.Amount
+			}
+		}
+		if err := br.Close(); err != nil {
+			return err
+		}
+		if len(charges) == 0 {
+			return nil
+		}
+		cb := &pgx.Batch{}
+		s.queueCharges(cb, charges, true)
+		return tx.SendBatch(ctx, cb).Close()
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: write %d records: %w", len(recs), err)
@@ -171,139 +197,13 @@ func (s *Store) WriteRecords(ctx context.Context, recs []store.Record) error {
 	return nil
 }
 
-// where builds a WHERE clause with numbered placeholders.
-type where struct {
-	conds []string
-	args  []any
-}
-
-// add appends cond, in which each "?" stands for the next of args.
-func (w *where) add(cond string, args ...any) {
-	for _, a := range args {
-		w.args = append(w.args, a)
-		cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(w.args)), 1)
-	}
-	w.conds = append(w.conds, cond)
-}
-
-func (w *where) timeRange(since, until time.Time) {
-	if !since.IsZero() {
-		w.add("time >= ?", since)
-	}
-	if !until.IsZero() {
-		w.add("time < ?", until)
-	}
-}
-
-func (w *where) String() string {
-	if len(w.conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(w.conds, " AND ")
-}
-
 // Records returns the records f selects, newest first.
 func (s *Store) Records(ctx context.Context, f store.Filter) ([]store.Record, error) {
-	if err := f.Validate(); err != nil {
-		return nil, err
-	}
-	var w where
-	if f.Provider != "" {
-		w.add("provider = ?", f.Provider)
-	}
-	if f.Model != "" {
-		w.add("(model_asked = ? OR model_served = ?)", f.Model, f.Model)
-	}
-	if f.KeyID != "" {
-		w.add("key_id = ?", f.KeyID)
-	}
-	if f.Team != "" {
-		w.add("team = ?", f.Team)
-	}
-	switch f.Status {
-	case store.StatusOK:
-		w.add("status < 400")
-	case store.StatusError:
-		w.add("status >= 400")
-	}
-	w.timeRange(f.Since, f.Until)
-	limit := f.EffectiveLimit()
-	w.args = append(w.args, limit)
-	q := "SELECT " + columns + " FROM requests" + w.String() +
-		" ORDER BY time DESC, seq DESC LIMIT $" + strconv.Itoa(len(w.args))
-	rows, err := s.pool.Query(ctx, q, w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: query records: %w", err)
-	}
-	defer rows.Close()
-	out := make([]store.Record, 0, min(limit, 64))
-	for rows.Next() {
-		var (
-			r                 store.Record
-			latencyUS, ttftUS int64
-		)
-		if err := rows.Scan(&r.ID, &r.Time, &r.ClientFormat, &r.Op, &r.ModelAsked, &r.Provider, &r.ModelServed,
-			&r.Status, &r.ErrorKind, &r.ErrorMessage, &r.Attempts, &r.Fallback, &r.Stream, &latencyUS, &ttftUS,
-			&r.InputTokens, &r.OutputTokens, &r.CachedTokens, &r.ReasoningTokens, &r.TokensEstimated,
-			&r.CostUSD, &r.Priced, &r.KeyID, &r.Team, &r.Prompt, &r.Completion); err != nil {
-			return nil, fmt.Errorf("postgres: scan record: %w", err)
-		}
-		r.Time = r.Time.UTC()
-		r.Latency = time.Duration(latencyUS) * time.Microsecond
-		r.TTFT = time.Duration(ttftUS) * time.Microsecond
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: query records: %w", err)
-	}
-	return out, nil
-}
-
-// groupExpr is the SQL for each usage dimension.
-var groupExpr = map[store.GroupBy]string{
-	store.GroupKey:      "key_id",
-	store.GroupTeam:     "team",
-	store.GroupModel:    "CASE WHEN model_served <> '' THEN model_served ELSE model_asked END",
-	store.GroupProvider: "provider",
-	store.GroupDay:      "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+	return d.Records(ctx, s.query, f)
 }
 
 // Usage sums the records in q's range by q's dimension, ordered by group
 // (byte order, as SQLite orders, whatever the database's collation).
 func (s *Store) Usage(ctx context.Context, q store.UsageQuery) ([]store.UsageRow, error) {
-	if err := q.Validate(); err != nil {
-		return nil, err
-	}
-	var w where
-	w.timeRange(q.Since, q.Until)
-	if q.KeyID != "" {
-		w.add("key_id = ?", q.KeyID)
-	}
-	if q.Team != "" {
-		w.add("team = ?", q.Team)
-	}
-	sqlText := "SELECT " + groupExpr[q.GroupBy] + ` AS grp, count(*),
-		count(*) FILTER (WHERE status >= 400),
-		sum(input_tokens)::bigint, sum(output_tokens)::bigint,
-		sum(cached_tokens)::bigint, sum(reasoning_tokens)::bigint,
-		sum(cost_usd)
-		FROM requests` + w.String() + ` GROUP BY 1 ORDER BY ` + groupExpr[q.GroupBy] + ` COLLATE "C"`
-	rows, err := s.pool.Query(ctx, sqlText, w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: usage: %w", err)
-	}
-	defer rows.Close()
-	out := []store.UsageRow{}
-	for rows.Next() {
-		var u store.UsageRow
-		if err := rows.Scan(&u.Group, &u.Requests, &u.Errors, &u.InputTokens, &u.OutputTokens,
-			&u.CachedTokens, &u.ReasoningTokens, &u.CostUSD); err != nil {
-			return nil, fmt.Errorf("postgres: scan usage: %w", err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: usage: %w", err)
-	}
-	return out, nil
+	return d.Usage(ctx, s.query, q)
 }

@@ -42,13 +42,6 @@ func jsonText(v any) (string, error) {
 	return string(b), nil
 }
 
-func listOrEmpty(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
 func mapOrEmpty(m map[string]string) map[string]string {
 	if m == nil {
 		return map[string]string{}
@@ -56,52 +49,15 @@ func mapOrEmpty(m map[string]string) map[string]string {
 	return m
 }
 
-const keyColumns = `id, hash, hint, name, owner, team, models, rpm, tpm, max_parallel,
-	budget_usd, budget_period, soft_budget, prepaid, expires_us, revoked_us, metadata, created_us, updated_us`
-
-func keyArgs(k *store.Key) ([]any, error) {
-	models, err := jsonText(listOrEmpty(k.Models))
-	if err != nil {
-		return nil, err
-	}
-	meta, err := jsonText(mapOrEmpty(k.Metadata))
-	if err != nil {
-		return nil, err
-	}
-	return []any{k.ID, k.Hash, k.Hint, k.Name, k.Owner, k.Team, models, k.RPM, k.TPM, k.MaxParallel,
-		k.BudgetUSD, k.BudgetPeriod, k.SoftBudget, k.Prepaid, usOf(k.ExpiresAt), usOf(k.RevokedAt), meta,
-		usOf(k.CreatedAt), usOf(k.UpdatedAt)}, nil
-}
-
 type scanner interface{ Scan(dest ...any) error }
-
-func scanKey(r scanner) (store.Key, error) {
-	var (
-		k                                   store.Key
-		models, meta                        string
-		expires, revoked, created, modified int64
-	)
-	if err := r.Scan(&k.ID, &k.Hash, &k.Hint, &k.Name, &k.Owner, &k.Team, &models, &k.RPM, &k.TPM, &k.MaxParallel,
-		&k.BudgetUSD, &k.BudgetPeriod, &k.SoftBudget, &k.Prepaid, &expires, &revoked, &meta, &created, &modified); err != nil {
-		return k, err
-	}
-	if err := json.Unmarshal([]byte(models), &k.Models); err != nil {
-		return k, fmt.Errorf("key %s models: %w", k.ID, err)
-	}
-	if err := json.Unmarshal([]byte(meta), &k.Metadata); err != nil {
-		return k, fmt.Errorf("key %s metadata: %w", k.ID, err)
-	}
-	k.ExpiresAt, k.RevokedAt, k.CreatedAt, k.UpdatedAt = timeOf(expires), timeOf(revoked), timeOf(created), timeOf(modified)
-	return k, nil
-}
 
 // CreateKey stores a new key; ErrConflict if its id or hash is taken.
 func (s *Store) CreateKey(ctx context.Context, k store.Key) error {
-	args, err := keyArgs(&k)
+	args, err := d.KeyArgs(&k)
 	if err != nil {
 		return fmt.Errorf("sqlite: create key: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO virtual_keys (`+keyColumns+`)
+	res, err := s.db.ExecContext(ctx, `INSERT INTO virtual_keys (`+d.KeyColumns()+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, args...)
 	if err != nil {
 		return fmt.Errorf("sqlite: create key %s: %w", k.ID, err)
@@ -113,7 +69,7 @@ func (s *Store) CreateKey(ctx context.Context, k store.Key) error {
 }
 
 func (s *Store) oneKey(ctx context.Context, where string, arg any) (store.Key, error) {
-	k, err := scanKey(s.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM virtual_keys WHERE `+where, arg))
+	k, err := d.ScanKey(s.db.QueryRowContext(ctx, `SELECT `+d.KeyColumns()+` FROM virtual_keys WHERE `+where, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, fmt.Errorf("sqlite: key: %w", store.ErrNotFound)
 	}
@@ -135,39 +91,13 @@ func (s *Store) KeyByHash(ctx context.Context, hash string) (store.Key, error) {
 
 // Keys returns the keys f selects, oldest first.
 func (s *Store) Keys(ctx context.Context, f store.KeyFilter) ([]store.Key, error) {
-	var w where
-	if f.Team != "" {
-		w.add("team = ?", f.Team)
-	}
-	if f.Owner != "" {
-		w.add("owner = ?", f.Owner)
-	}
-	if !f.IncludeRevoked {
-		w.add("revoked_us = 0")
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+keyColumns+` FROM virtual_keys`+w.String()+` ORDER BY created_us, id`, w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list keys: %w", err)
-	}
-	defer rows.Close()
-	out := []store.Key{}
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list keys: %w", err)
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list keys: %w", err)
-	}
-	return out, nil
+	return d.Keys(ctx, s.query, f)
 }
 
 // UpdateKey replaces every field of the key with k's id except its hash,
 // hint and creation time; ErrNotFound if there is none.
 func (s *Store) UpdateKey(ctx context.Context, k store.Key) error {
-	args, err := keyArgs(&k)
+	args, err := d.KeyArgs(&k)
 	if err != nil {
 		return fmt.Errorf("sqlite: update key: %w", err)
 	}

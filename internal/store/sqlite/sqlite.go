@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/llmgate/llmgate/internal/store"
+	"github.com/llmgate/llmgate/internal/store/sqlstore"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -162,15 +163,28 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 	return nil
 }
 
-const columns = `id, time_us, client_format, op, model_asked, provider, model_served,
-	status, error_kind, error_message, attempts, fallback, stream, latency_us, ttft_us,
-	input_tokens, output_tokens, cached_tokens, reasoning_tokens, tokens_estimated,
-	cost_usd, priced, key_id, team, prompt, completion`
+// d is the SQL dialect this backend shares with store/postgres.
+var d = sqlstore.SQLite
+
+// query runs a query for the shared SQL (sqlstore.Querier).
+func (s *Store) query(ctx context.Context, q string, args ...any) (sqlstore.Rows, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+// sqlRows is *sql.Rows as a sqlstore.Rows.
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
 
 // insertRows is the multi-row INSERT of n records.
 func insertRows(n int) string {
 	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	var b strings.Builder
+	columns := d.RecordColumns()
 	b.Grow(len(columns) + 64 + n*(len(row)+2))
 	b.WriteString("INSERT INTO requests (" + columns + ") VALUES ")
 	for i := range n {
@@ -182,9 +196,6 @@ func insertRows(n int) string {
 	b.WriteString(" ON CONFLICT (time_us, id) DO NOTHING")
 	return b.String()
 }
-
-// numColumns is the number of columns insertRows binds per record.
-const numColumns = 26
 
 // chunkSizes are the statement sizes WriteRecords uses, largest first: a
 // batch is cut into chunks of these sizes (256 = 3 x 64 + 4 x 16, 37 =
@@ -208,16 +219,6 @@ func (s *Store) insertStmt(ctx context.Context, n int) (*sql.Stmt, error) {
 	}
 	s.stmts[n] = st
 	return st, nil
-}
-
-// appendArgs appends r's column values, in columns order, to args.
-func appendArgs(args []any, r *store.Record, id string) []any {
-	return append(args,
-		id, r.Time.UnixMicro(), r.ClientFormat, r.Op, r.ModelAsked, r.Provider, r.ModelServed,
-		r.Status, r.ErrorKind, r.ErrorMessage, r.Attempts, r.Fallback, r.Stream,
-		r.Latency.Microseconds(), r.TTFT.Microseconds(),
-		r.InputTokens, r.OutputTokens, r.CachedTokens, r.ReasoningTokens, r.TokensEstimated,
-		r.CostUSD, r.Priced, r.KeyID, r.Team, r.Prompt, r.Completion)
 }
 
 // counterID is a spend counter as a map key.
@@ -260,7 +261,7 @@ func (s *Store) writeRecords(ctx context.Context, recs []store.Record, rowByRow 
 		}
 	}()
 	var charges map[counterID]int64
-	args := make([]any, 0, numColumns*min(len(recs), chunkSizes[0]))
+	args := make([]any, 0, sqlstore.NumRecordColumns*min(len(recs), chunkSizes[0]))
 	for rest := recs; len(rest) > 0; {
 		n := 1
 		for _, size := range chunkSizes {
@@ -281,7 +282,7 @@ func (s *Store) writeRecords(ctx context.Context, recs []store.Record, rowByRow 
 			if id == "" {
 				id = store.NewID()
 			}
-			args = appendArgs(args, &chunk[i], id)
+			args = d.RecordArgs(args, &chunk[i], id)
 		}
 		res, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 		if err != nil {
@@ -328,131 +329,12 @@ func (s *Store) writeRecords(ctx context.Context, recs []store.Record, rowByRow 
 	return nil
 }
 
-// where builds the WHERE clause shared by Records and Usage.
-type where struct {
-	conds []string
-	args  []any
-}
-
-func (w *where) add(cond string, args ...any) {
-	w.conds = append(w.conds, cond)
-	w.args = append(w.args, args...)
-}
-
-func (w *where) timeRange(since, until time.Time) {
-	if !since.IsZero() {
-		w.add("time_us >= ?", since.UnixMicro())
-	}
-	if !until.IsZero() {
-		w.add("time_us < ?", until.UnixMicro())
-	}
-}
-
-func (w *where) String() string {
-	if len(w.conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(w.conds, " AND ")
-}
-
 // Records returns the records f selects, newest first.
 func (s *Store) Records(ctx context.Context, f store.Filter) ([]store.Record, error) {
-	if err := f.Validate(); err != nil {
-		return nil, err
-	}
-	var w where
-	if f.Provider != "" {
-		w.add("provider = ?", f.Provider)
-	}
-	if f.Model != "" {
-		w.add("(model_asked = ? OR model_served = ?)", f.Model, f.Model)
-	}
-	if f.KeyID != "" {
-		w.add("key_id = ?", f.KeyID)
-	}
-	if f.Team != "" {
-		w.add("team = ?", f.Team)
-	}
-	switch f.Status {
-	case store.StatusOK:
-		w.add("status < 400")
-	case store.StatusError:
-		w.add("status >= 400")
-	}
-	w.timeRange(f.Since, f.Until)
-	limit := f.EffectiveLimit()
-	q := "SELECT " + columns + " FROM requests" + w.String() + " ORDER BY time_us DESC, seq DESC LIMIT ?"
-	rows, err := s.db.QueryContext(ctx, q, append(w.args, limit)...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: query records: %w", err)
-	}
-	defer rows.Close()
-	out := make([]store.Record, 0, min(limit, 64))
-	for rows.Next() {
-		var (
-			r                         store.Record
-			timeUS, latencyUS, ttftUS int64
-		)
-		if err := rows.Scan(&r.ID, &timeUS, &r.ClientFormat, &r.Op, &r.ModelAsked, &r.Provider, &r.ModelServed,
-			&r.Status, &r.ErrorKind, &r.ErrorMessage, &r.Attempts, &r.Fallback, &r.Stream, &latencyUS, &ttftUS,
-			&r.InputTokens, &r.OutputTokens, &r.CachedTokens, &r.ReasoningTokens, &r.TokensEstimated,
-			&r.CostUSD, &r.Priced, &r.KeyID, &r.Team, &r.Prompt, &r.Completion); err != nil {
-			return nil, fmt.Errorf("sqlite: scan record: %w", err)
-		}
-		r.Time = time.UnixMicro(timeUS).UTC()
-		r.Latency = time.Duration(latencyUS) * time.Microsecond
-		r.TTFT = time.Duration(ttftUS) * time.Microsecond
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: query records: %w", err)
-	}
-	return out, nil
-}
-
-// groupExpr is the SQL for each usage dimension.
-var groupExpr = map[store.GroupBy]string{
-	store.GroupKey:      "key_id",
-	store.GroupTeam:     "team",
-	store.GroupModel:    "CASE WHEN model_served <> '' THEN model_served ELSE model_asked END",
-	store.GroupProvider: "provider",
-	store.GroupDay:      "strftime('%Y-%m-%d', time_us / 1000000, 'unixepoch')",
+	return d.Records(ctx, s.query, f)
 }
 
 // Usage sums the records in q's range by q's dimension, ordered by group.
 func (s *Store) Usage(ctx context.Context, q store.UsageQuery) ([]store.UsageRow, error) {
-	if err := q.Validate(); err != nil {
-		return nil, err
-	}
-	var w where
-	w.timeRange(q.Since, q.Until)
-	if q.KeyID != "" {
-		w.add("key_id = ?", q.KeyID)
-	}
-	if q.Team != "" {
-		w.add("team = ?", q.Team)
-	}
-	sqlText := "SELECT " + groupExpr[q.GroupBy] + ` AS grp, COUNT(*),
-		SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END),
-		SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens),
-		TOTAL(cost_usd)
-		FROM requests` + w.String() + " GROUP BY grp ORDER BY grp"
-	rows, err := s.db.QueryContext(ctx, sqlText, w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: usage: %w", err)
-	}
-	defer rows.Close()
-	out := []store.UsageRow{}
-	for rows.Next() {
-		var u store.UsageRow
-		if err := rows.Scan(&u.Group, &u.Requests, &u.Errors, &u.InputTokens, &u.OutputTokens,
-			&u.CachedTokens, &u.ReasoningTokens, &u.CostUSD); err != nil {
-			return nil, fmt.Errorf("sqlite: scan usage: %w", err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: usage: %w", err)
-	}
-	return out, nil
+	return d.Usage(ctx, s.query, q)
 }

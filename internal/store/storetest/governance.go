@@ -57,6 +57,8 @@ func RunGovernance(t *testing.T, open Opener) {
 		{"ReserveAllOrNothing", testReserveAllOrNothing},
 		{"ReserveAgainstCredit", testReserveCredit},
 		{"Settle", testSettle},
+		{"RecordChargesWithTheRow", testRecordCharges},
+		{"RetriedBatchChargesOnce", testRetriedBatchCharges},
 		{"SpendReads", testSpendReads},
 		{"ConcurrentReserve", testConcurrentReserve},
 		{"ConcurrentReserveTwoHandles", testConcurrentReserveTwoHandles},
@@ -437,6 +439,80 @@ func testSettle(t *testing.T, open Opener) {
 	}
 	if _, refused := reserve(t, s, store.Hold{SpendKey: keyA(), Amount: 92, Limit: 100}); refused != -1 {
 		t.Errorf("8 spent + 92 reserved within a limit of 100 was refused")
+	}
+}
+
+// A record's charges reach the spend counters in the record's own
+// transaction, once: a retried write of the same record charges nothing.
+func testRecordCharges(t *testing.T, open Opener) {
+	s := openGov(t, open)
+	w := s.(store.RecordWriter)
+	ctx := context.Background()
+	budget := keyA()
+	balance := store.SpendKey{Scope: "balance", Subject: "k1"}
+	rec := func(id string, nanos int64) store.Record {
+		return store.Record{ID: id, Time: day.Add(time.Hour), KeyID: "k1", CostUSD: float64(nanos) / store.NanosPerUSD, Priced: true,
+			Charges: []store.Charge{{SpendKey: budget, Amount: nanos}, {SpendKey: balance, Amount: nanos}}}
+	}
+	if err := w.WriteRecords(ctx, []store.Record{rec("a", 1000), rec("b", 250)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteRecords(ctx, []store.Record{rec("a", 1000), rec("c", 5)}); err != nil { // "a" again: a retry
+		t.Fatal(err)
+	}
+	for _, sp := range spends(t, s, budget, balance) {
+		if sp.Spent != 1255 || sp.Reserved != 0 {
+			t.Errorf("%s/%s spent %d reserved %d nano-USD, want 1255 and 0 (each row charged once)", sp.Scope, sp.Subject, sp.Spent, sp.Reserved)
+		}
+	}
+}
+
+// A batch of 85 records (every multi-row chunk size a backend may use),
+// then retried with new rows mixed in: every record is stored once, and
+// the counters are charged once per stored row.
+func testRetriedBatchCharges(t *testing.T, open Opener) {
+	s := openGov(t, open)
+	w := s.(store.RecordWriter)
+	r := s.(store.RecordReader)
+	ctx := context.Background()
+	keyK, teamK := keyA(), keyB()
+	rec := func(i int) store.Record {
+		return store.Record{ID: fmt.Sprintf("r%03d", i), Time: day.Add(time.Duration(i) * time.Second), KeyID: "k1", Team: "t1",
+			Charges: []store.Charge{{SpendKey: keyK, Amount: int64(i + 1)}, {SpendKey: teamK, Amount: 2 * int64(i+1)}}}
+	}
+	var first []store.Record
+	for i := range 85 { // 64 + 16 + 4 + 1
+		first = append(first, rec(i))
+	}
+	if err := w.WriteRecords(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	var retry []store.Record // the first 70 again, with 15 new ones
+	for i := range 100 {
+		if i < 70 || i >= 85 {
+			retry = append(retry, rec(i))
+		}
+	}
+	if err := w.WriteRecords(ctx, retry); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Records(ctx, store.Filter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range got {
+		if seen[r.ID] {
+			t.Fatalf("row %s stored twice", r.ID)
+		}
+		seen[r.ID] = true
+	}
+	if len(got) != 100 {
+		t.Fatalf("%d rows, want 100", len(got))
+	}
+	want := int64(100 * 101 / 2)
+	if sps := spends(t, s, keyK, teamK); sps[0].Spent != want || sps[1].Spent != 2*want {
+		t.Errorf("spent key %d team %d, want %d and %d (each row charged once)", sps[0].Spent, sps[1].Spent, want, 2*want)
 	}
 }
 
