@@ -261,22 +261,25 @@ func (r *admitRun) once(ctx context.Context, t *ticket) (reason string, sized bo
 			in = r.sz.input()
 		}
 		for i := range r.n {
-			li := r.lims[i] // a copy: &r.lims[i] through the interface would move r to the heap on every request
-			lease, lv, ref, err := g.limits.take(ctx, r.now, &li, in)
+			// The limits go through the interface from the ticket, which
+			// is on the heap anyway: a local copy would be moved there.
+			tk := &t.takenBuf[len(t.taken)]
+			*tk = taken{limits: r.lims[i]}
+			lease, lv, ref, err := g.limits.take(ctx, r.now, &tk.limits, in)
 			if err != nil {
 				t.undo()
 				g.log.Error("governance: rate limits could not be checked; refusing the request", "err", err)
 				return "unavailable", false, &provider.Error{Kind: provider.KindUnavailable, Cause: err,
 					Message: "llmgate could not check this request's rate limits: their shared store (Redis) is unavailable; retry shortly"}
 			}
-			tk := taken{lease: lease, limits: r.lims[i], lv: lv}
+			tk.lease, tk.lv = lease, lv
 			if ref != nil {
-				h := rateHeaders(append(t.taken, tk))
+				h := rateHeaders(t.takenBuf[:len(t.taken)+1])
 				t.undo()
 				return ref.reason, ref.reason == "tpm", &provider.Error{Kind: provider.KindRateLimited, Code: "rate_limit_exceeded",
 					Message: ref.msg, RetryAfter: max(ref.wait, time.Second), Header: h}
 			}
-			t.taken = append(t.taken, tk)
+			t.taken = t.takenBuf[:len(t.taken)+1]
 		}
 		t.header = rateHeaders(t.taken)
 	}
