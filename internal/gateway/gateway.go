@@ -334,8 +334,12 @@ func (g *Gateway) Handle(w http.ResponseWriter, r *http.Request, c *Call) *provi
 			return g.fail(w, x, provider.AsError(err))
 		}
 		x.ticket = t
-		for k, v := range t.Header() {
-			w.Header()[k] = v
+		if hs, ok := t.(HeaderSetter); ok {
+			hs.SetHeaders(w.Header())
+		} else {
+			for k, v := range t.Header() {
+				w.Header()[k] = v
+			}
 		}
 		chain = g.permitted(x, chain, true)
 	}

@@ -86,6 +86,12 @@ type Ticket interface {
 	Settle(u provider.Usage, cost float64, priced bool)
 }
 
+// HeaderSetter is an optional capability of a Ticket: it sets the headers
+// Header would return on h directly, without building a map of its own.
+type HeaderSetter interface {
+	SetHeaders(h http.Header)
+}
+
 // Charger is an optional capability of a Ticket: the spend counters its
 // settlement charged, which the request's record carries to the store so
 // that counters and rows are written in one transaction

@@ -59,8 +59,8 @@ type holdInfo struct {
 // and nothing else for them.
 type ticket struct {
 	g       *Governor
-	header  http.Header
-	taken   []taken // in takenBuf
+	header  http.Header // built by Header on first use
+	taken   []taken     // in takenBuf
 	holds   []store.Hold
 	info    []holdInfo
 	settled atomic.Bool
@@ -70,6 +70,8 @@ type ticket struct {
 	holdBuf  [maxHolds]store.Hold
 	infoBuf  [maxHolds]holdInfo
 	stsBuf   [maxHolds]store.Settlement
+	spendBuf [maxHolds]store.Spend // ledger states, in memory
+	chBuf    [maxHolds]store.Charge
 }
 
 // maxHolds is the most counters a request reserves on: its key's budget,
@@ -77,7 +79,10 @@ type ticket struct {
 // guards.
 const maxHolds = 5
 
-var _ gateway.Charger = (*ticket)(nil)
+var (
+	_ gateway.Charger      = (*ticket)(nil)
+	_ gateway.HeaderSetter = (*ticket)(nil)
+)
 
 // Charges returns what Settle charged, one per counter, for the request's
 // record when the record carries them to the store
@@ -86,14 +91,25 @@ func (t *ticket) Charges() []store.Charge {
 	if t.charged == 0 || t.g.mem == nil || !t.g.mem.chargesOnRecords {
 		return nil
 	}
-	out := make([]store.Charge, len(t.holds))
+	out := t.chBuf[:len(t.holds)]
 	for i, h := range t.holds {
 		out[i] = store.Charge{SpendKey: h.SpendKey, Amount: t.charged}
 	}
 	return out
 }
 
-func (t *ticket) Header() http.Header { return t.header }
+// Header returns the X-RateLimit-* headers of the request's tightest
+// limits, as they stood when it was admitted. Call it from the request's
+// goroutine.
+func (t *ticket) Header() http.Header {
+	if t.header == nil {
+		t.header = rateHeaders(t.taken)
+	}
+	return t.header
+}
+
+// SetHeaders sets the headers Header returns on h.
+func (t *ticket) SetHeaders(h http.Header) { setRateHeaders(h, t.taken) }
 
 // noTicket is the ticket of a request governance holds nothing for.
 type noTicket struct{}
@@ -255,6 +271,7 @@ type admitRun struct {
 func (r *admitRun) once(ctx context.Context, t *ticket) (reason string, sized bool, err error) {
 	g := r.g
 	t.header, t.taken = nil, t.takenBuf[:0]
+	var spare *localLease
 	if r.n > 0 {
 		in := 0
 		if r.lims[0].tpm > 0 || r.lims[1].tpm > 0 {
@@ -265,7 +282,8 @@ func (r *admitRun) once(ctx context.Context, t *ticket) (reason string, sized bo
 			// is on the heap anyway: a local copy would be moved there.
 			tk := &t.takenBuf[len(t.taken)]
 			*tk = taken{limits: r.lims[i]}
-			lease, lv, ref, err := g.limits.take(ctx, r.now, &tk.limits, in)
+			spare = &tk.local
+			lease, lv, ref, err := g.limits.take(ctx, r.now, &tk.limits, in, spare)
 			if err != nil {
 				t.undo()
 				g.log.Error("governance: rate limits could not be checked; refusing the request", "err", err)
@@ -281,7 +299,6 @@ func (r *admitRun) once(ctx context.Context, t *ticket) (reason string, sized bo
 			}
 			t.taken = t.takenBuf[:len(t.taken)+1]
 		}
-		t.header = rateHeaders(t.taken)
 	}
 	if !r.costly {
 		return "", false, nil
@@ -313,8 +330,9 @@ func (r *admitRun) once(ctx context.Context, t *ticket) (reason string, sized bo
 	if priced {
 		worst = nanos(cost)
 		if capUSD := g.cfg.MaxRequestCost; capUSD > 0 && cost > capUSD {
+			h := rateHeaders(t.taken)
 			t.undo()
-			return "cost_cap", true, &provider.Error{Kind: provider.KindBadRequest, Code: "request_cost_too_high", Header: t.header,
+			return "cost_cap", true, &provider.Error{Kind: provider.KindBadRequest, Code: "request_cost_too_high", Header: h,
 				Message: fmt.Sprintf("this request could cost up to %s (about %d input tokens and up to %d output tokens of %s), more than this gateway allows per request (governance.max_request_cost %s): lower max_tokens or shorten the prompt",
 					fmtUSD(cost), r.sz.input(), r.sz.output(), priceModel, fmtUSD(capUSD))}
 		}
@@ -323,17 +341,26 @@ func (r *admitRun) once(ctx context.Context, t *ticket) (reason string, sized bo
 	if len(t.holds) == 0 {
 		return "", false, nil
 	}
-	states, refused, err := g.ledger.ReserveSpend(ctx, t.holds)
+	var (
+		states  []store.Spend
+		refused int
+	)
+	if g.mem != nil {
+		states, refused = g.mem.reserve(t.spendBuf[:len(t.holds)], t.holds)
+	} else {
+		states, refused, err = g.ledger.ReserveSpend(ctx, t.holds)
+	}
 	if err != nil {
 		t.undo()
 		t.holds = nil
 		return "", false, g.unavailable(err)
 	}
 	if refused >= 0 {
+		h := rateHeaders(t.taken)
 		t.undo()
 		info := &t.info[refused]
 		t.holds = nil
-		return info.kind, true, &provider.Error{Kind: provider.KindPayment, Code: paymentCode(info.kind), Header: t.header,
+		return info.kind, true, &provider.Error{Kind: provider.KindPayment, Code: paymentCode(info.kind), Header: h,
 			Message: refusalMessage(info, &states[refused], worst, r.now)}
 	}
 	return "", false, nil
@@ -472,7 +499,15 @@ func (t *ticket) Settle(u provider.Usage, cost float64, priced bool) {
 		defer cancel()
 	}
 	t.charged = spend
-	states, err := g.ledger.SettleSpend(ctx, sts)
+	var (
+		states []store.Spend
+		err    error
+	)
+	if g.mem != nil {
+		states = g.mem.settle(t.spendBuf[:len(sts)], sts)
+	} else {
+		states, err = g.ledger.SettleSpend(ctx, sts)
+	}
 	if err != nil {
 		g.log.Error("governance: settling a request's spend failed; its reservation stays held",
 			"err", err, "spend_usd", usd(spend))

@@ -87,8 +87,9 @@ type rateLimiter interface {
 	// take admits one request estimated at est input tokens against the
 	// subject of l, or says why not (nothing is taken then). It reports
 	// the subject's bucket levels after the call, for the X-RateLimit-*
-	// headers. An error means the store could not be asked.
-	take(ctx context.Context, now time.Time, l *rateLimits, est int) (rateLease, levels, *refusal, error)
+	// headers. An error means the store could not be asked. The lease may
+	// be spare, which the caller owns (nil: none), filled in.
+	take(ctx context.Context, now time.Time, l *rateLimits, est int, spare *localLease) (rateLease, levels, *refusal, error)
 	// forgetKey drops a key's state (it was revoked or deleted).
 	forgetKey(id string)
 }
@@ -126,8 +127,12 @@ func (l *limiter) state(r *rateLimits) *rateState {
 	return v.(*rateState)
 }
 
-func (l *limiter) take(_ context.Context, now time.Time, r *rateLimits, est int) (rateLease, levels, *refusal, error) {
-	ls := &localLease{st: l.state(r), limits: *r}
+func (l *limiter) take(_ context.Context, now time.Time, r *rateLimits, est int, spare *localLease) (rateLease, levels, *refusal, error) {
+	ls := spare
+	if ls == nil {
+		ls = new(localLease)
+	}
+	*ls = localLease{st: l.state(r), limits: *r}
 	lv, ref := ls.take(now, est)
 	if ref != nil {
 		return nil, lv, ref, nil
@@ -167,7 +172,8 @@ func (r *rateLimits) any() bool { return r.rpm > 0 || r.tpm > 0 || r.maxParallel
 type taken struct {
 	lease  rateLease
 	limits rateLimits
-	lv     levels // bucket levels after the take
+	lv     levels     // bucket levels after the take
+	local  localLease // the lease, when it is in process
 }
 
 func (t *taken) undo()                          { t.lease.undo() }
@@ -272,10 +278,20 @@ const (
 )
 
 // rateHeaders describes the tightest of the subjects' limits: for requests
-// and for tokens, the subject with the fewest remaining. Its values share
-// one string and one backing array: three allocations with the map, on
-// every governed request.
+// and for tokens, the subject with the fewest remaining (see
+// setRateHeaders); nil when none has an RPM or TPM limit.
 func rateHeaders(ts []taken) http.Header {
+	h := make(http.Header, 6)
+	if !setRateHeaders(h, ts) {
+		return nil
+	}
+	return h
+}
+
+// setRateHeaders sets rateHeaders' headers on h, reporting whether there
+// were any. The values share one string and one backing array: two
+// allocations on every governed request.
+func setRateHeaders(h http.Header, ts []taken) bool {
 	type snap struct {
 		limit  int
 		tokens float64
@@ -294,7 +310,7 @@ func rateHeaders(ts []taken) http.Header {
 		}
 	}
 	if req == nil && tok == nil {
-		return nil
+		return false
 	}
 	// Each value's end offset in buf, in the order of names.
 	var (
@@ -328,14 +344,13 @@ func rateHeaders(ts []taken) http.Header {
 	}
 	all := string(buf)
 	vals := make([]string, n)
-	h := make(http.Header, n)
 	start := 0
 	for i := range n {
 		vals[i] = all[start:ends[i]]
 		start = ends[i]
 		h[names[i]] = vals[i : i+1 : i+1]
 	}
-	return h
+	return true
 }
 
 // set adds a canonical header without re-canonicalizing its name.
