@@ -69,8 +69,6 @@ type ticket struct {
 	takenBuf [2]taken
 	holdBuf  [maxHolds]store.Hold
 	infoBuf  [maxHolds]holdInfo
-	stsBuf   [maxHolds]store.Settlement
-	spendBuf [maxHolds]store.Spend // ledger states, in memory
 	chBuf    [maxHolds]store.Charge
 }
 
@@ -346,7 +344,8 @@ func (r *admitRun) once(ctx context.Context, t *ticket) (reason string, sized bo
 		refused int
 	)
 	if g.mem != nil {
-		states, refused = g.mem.reserve(t.spendBuf[:len(t.holds)], t.holds)
+		var buf [maxHolds]store.Spend // on the stack: the in-memory ledger keeps nothing of it
+		states, refused = g.mem.reserve(buf[:len(t.holds)], t.holds)
 	} else {
 		states, refused, err = g.ledger.ReserveSpend(ctx, t.holds)
 	}
@@ -488,7 +487,9 @@ func (t *ticket) Settle(u provider.Usage, cost float64, priced bool) {
 	if priced {
 		spend = nanos(cost)
 	}
-	sts := t.stsBuf[:len(t.holds)]
+	// On the stack for the in-memory ledger; a shared store gets a copy.
+	var stsBuf [maxHolds]store.Settlement
+	sts := stsBuf[:len(t.holds)]
 	for i, h := range t.holds {
 		sts[i] = store.Settlement{SpendKey: h.SpendKey, Release: h.Amount, Spend: spend}
 	}
@@ -504,9 +505,10 @@ func (t *ticket) Settle(u provider.Usage, cost float64, priced bool) {
 		err    error
 	)
 	if g.mem != nil {
-		states = g.mem.settle(t.spendBuf[:len(sts)], sts)
+		var buf [maxHolds]store.Spend
+		states = g.mem.settle(buf[:len(sts)], sts)
 	} else {
-		states, err = g.ledger.SettleSpend(ctx, sts)
+		states, err = g.ledger.SettleSpend(ctx, append([]store.Settlement(nil), sts...))
 	}
 	if err != nil {
 		g.log.Error("governance: settling a request's spend failed; its reservation stays held",
