@@ -167,6 +167,7 @@ func rebuildParts(cfg *config.Config, rec gateway.Recorder, opts gateway.Options
 	opts.Backoff = retry.Policy{Base: res.Retry.Base, Multiplier: res.Retry.Multiplier, Cap: res.Retry.Cap}
 	opts.MaxRetryWait = res.Retry.MaxRetryWait
 	opts.Estimate = tokens.EstimateRequest
+	opts.InputBound = tokens.BodyBound
 	opts.CountText = tokens.Count
 	opts.StoreContent = cfg.RequestLog.StoreContent
 	opts.MaxQueueWait = res.MaxQueueWait

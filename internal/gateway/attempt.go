@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -310,28 +309,14 @@ func (g *Gateway) streamLimit(x *exchange) int64 {
 }
 
 // maxTokensHint is the request's output cap, without decoding the body
-// when it has not been decoded already; 0 when it sets none.
+// when it has not been decoded already; 0 when it sets none or its caps
+// cannot be read without a decode.
 func maxTokensHint(x *exchange) int {
-	if x.req != nil {
-		if x.req.MaxTokens != nil {
-			return *x.req.MaxTokens
-		}
-		return 0
+	if n, sure := x.outputCap(); sure {
+		return n
 	}
-	body := x.c.Body
-	if x.c.Format == provider.FormatGemini {
-		gc, ok, _ := jsonscan.Get(body, "generationConfig")
-		if !ok {
-			return 0
-		}
-		body = gc
-	}
-	// One scan of the top level for every format's name of the cap.
-	vals, _ := jsonscan.Fields(body, "max_tokens", "max_completion_tokens", "max_output_tokens", "maxOutputTokens")
-	for _, v := range vals {
-		if n, err := strconv.Atoi(string(v)); err == nil && n > 0 {
-			return n
-		}
+	if x.req != nil && x.req.MaxTokens != nil {
+		return *x.req.MaxTokens
 	}
 	return 0
 }

@@ -93,6 +93,10 @@ type Options struct {
 	// Estimate counts a request's input tokens (for Anthropic message_start
 	// and for usage when an upstream reports none). Optional.
 	Estimate func(model string, req *provider.Request) int
+	// InputBound bounds a request body's input tokens from its bytes,
+	// without decoding it (tokens.BodyBound): governance reserves with it
+	// until a limit is near. ok false, or nil: count with Estimate.
+	InputBound func(body []byte) (n int, ok bool)
 	// CountText counts tokens in output text when a stream ends without
 	// usage. Optional.
 	CountText func(model, text string) int
@@ -228,6 +232,11 @@ type exchange struct {
 	req    *provider.Request // canonical request, decoded once when needed
 	reqErr error
 
+	adm       Admission // what governance sees of the request
+	tok       reqTokens // adm.Tokens
+	capN      int       // outputCap, once capDone
+	capSure   bool
+	capDone   bool
 	ticket    Ticket        // governance reservation, settled in finish
 	paceWait  time.Duration // how long this attempt may wait for rate-limit capacity
 	attempts  int
@@ -325,8 +334,12 @@ func (g *Gateway) Handle(w http.ResponseWriter, r *http.Request, c *Call) *provi
 			return g.fail(w, x, provider.AsError(err))
 		}
 		x.ticket = t
-		for k, v := range t.Header() {
-			w.Header()[k] = v
+		if hs, ok := t.(HeaderSetter); ok {
+			hs.SetHeaders(w.Header())
+		} else {
+			for k, v := range t.Header() {
+				w.Header()[k] = v
+			}
 		}
 		chain = g.permitted(x, chain, true)
 	}

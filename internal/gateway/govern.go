@@ -40,10 +40,28 @@ type Admission struct {
 	// dearest's. It allocates, so call it only when pricing.
 	Routes func() []Route
 	Stream bool
-	// Tokens estimates the request's input tokens and its output cap (the
-	// client's max tokens, else the model's). It decodes the body, so call
-	// it only when a limit or budget needs it.
-	Tokens func() (input, maxOutput int)
+	// Tokens sizes the request: a bound on its input tokens from its bytes,
+	// an exact count (which decodes the body) and its output cap. Nil
+	// counts nothing.
+	Tokens Tokens
+}
+
+// Tokens is what governance asks of a request's size. Every answer is
+// worked out on the first call and kept; none allocates except Input's
+// decode, so a request far from its limits is never decoded for them.
+type Tokens interface {
+	// InputBound is an upper bound on what Input returns, from the body's
+	// length alone (tokens.BodyBound); ok is false when the body may
+	// carry images, audio or documents (priced per part, not by bytes),
+	// and only Input can answer.
+	InputBound() (n int, ok bool)
+	// Input estimates the request's input tokens for the first route's
+	// model (tokens.EstimateRequest on the decoded body).
+	Input() int
+	// MaxOutput is the request's output cap: the largest of the caps its
+	// format names (see outputCap), else the model's maximum output, else
+	// the gateway's default.
+	MaxOutput() int
 }
 
 // Route is one deployment a request may be served by.
@@ -66,6 +84,12 @@ type Ticket interface {
 	// (priced false: the model has no price) once the request ended,
 	// successfully or not. It is called exactly once.
 	Settle(u provider.Usage, cost float64, priced bool)
+}
+
+// HeaderSetter is an optional capability of a Ticket: it sets the headers
+// Header would return on h directly, without building a map of its own.
+type HeaderSetter interface {
+	SetHeaders(h http.Header)
 }
 
 // Charger is an optional capability of a Ticket: the spend counters its

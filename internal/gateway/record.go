@@ -76,9 +76,11 @@ func (g *Gateway) estimateUsage(x *exchange, d *Deployment) {
 	}
 }
 
-// admission describes x for governance.
+// admission describes x for governance. It is x's own, so building it
+// allocates nothing unless the request may take several routes.
 func (g *Gateway) admission(x *exchange, chain []*Deployment) *Admission {
-	a := &Admission{Principal: x.c.Principal, Model: x.c.Model, Op: x.c.Op, Stream: x.c.Stream}
+	x.adm = Admission{Principal: x.c.Principal, Model: x.c.Model, Op: x.c.Op, Stream: x.c.Stream}
+	a := &x.adm
 	if len(chain) > 0 {
 		a.PriceModel, a.Provider = chain[0].Model, chain[0].Upstream.Name
 	}
@@ -96,26 +98,8 @@ func (g *Gateway) admission(x *exchange, chain []*Deployment) *Admission {
 			return routes
 		}
 	}
-	a.Tokens = func() (int, int) {
-		req, err := x.canonical()
-		if err != nil || req == nil {
-			return len(x.c.Body) / 4, g.opts.DefaultMaxOutput
-		}
-		in := len(x.c.Body) / 4
-		if g.opts.Estimate != nil {
-			in = g.opts.Estimate(a.PriceModel, req)
-		}
-		out := 0
-		if req.MaxTokens != nil {
-			out = *req.MaxTokens
-		} else if g.opts.MaxOutput != nil {
-			out = g.opts.MaxOutput(a.PriceModel)
-		}
-		if out <= 0 {
-			out = g.opts.DefaultMaxOutput
-		}
-		return in, out
-	}
+	x.tok = reqTokens{g: g, x: x, model: a.PriceModel}
+	a.Tokens = &x.tok
 	return a
 }
 

@@ -52,17 +52,35 @@ type holdInfo struct {
 
 // ticket is an admitted request's reservation. Settle is safe to call from
 // any goroutine, once; later calls do nothing.
+//
+// Its holds, infos and rate-limit takes live in fixed arrays inside it
+// (a request holds on at most maxHolds counters and takes from at most
+// two subjects, its key and its team), so admission allocates the ticket
+// and nothing else for them.
 type ticket struct {
 	g       *Governor
-	header  http.Header
-	taken   []taken
+	header  http.Header // built by Header on first use
+	taken   []taken     // in takenBuf
 	holds   []store.Hold
 	info    []holdInfo
 	settled atomic.Bool
 	charged int64 // nano-dollars settled on every hold, for Charges
+
+	takenBuf [2]taken
+	holdBuf  [maxHolds]store.Hold
+	infoBuf  [maxHolds]holdInfo
+	chBuf    [maxHolds]store.Charge
 }
 
-var _ gateway.Charger = (*ticket)(nil)
+// maxHolds is the most counters a request reserves on: its key's budget,
+// its prepaid balance, its team's budget and the hourly and daily spend
+// guards.
+const maxHolds = 5
+
+var (
+	_ gateway.Charger      = (*ticket)(nil)
+	_ gateway.HeaderSetter = (*ticket)(nil)
+)
 
 // Charges returns what Settle charged, one per counter, for the request's
 // record when the record carries them to the store
@@ -71,14 +89,25 @@ func (t *ticket) Charges() []store.Charge {
 	if t.charged == 0 || !t.g.chargesOnRecords {
 		return nil
 	}
-	out := make([]store.Charge, len(t.holds))
+	out := t.chBuf[:len(t.holds)]
 	for i, h := range t.holds {
 		out[i] = store.Charge{SpendKey: h.SpendKey, Amount: t.charged}
 	}
 	return out
 }
 
-func (t *ticket) Header() http.Header { return t.header }
+// Header returns the X-RateLimit-* headers of the request's tightest
+// limits, as they stood when it was admitted. Call it from the request's
+// goroutine.
+func (t *ticket) Header() http.Header {
+	if t.header == nil {
+		t.header = rateHeaders(t.taken)
+	}
+	return t.header
+}
+
+// SetHeaders sets the headers Header returns on h.
+func (t *ticket) SetHeaders(h http.Header) { setRateHeaders(h, t.taken) }
 
 // noTicket is the ticket of a request governance holds nothing for.
 type noTicket struct{}
@@ -94,6 +123,14 @@ func (noTicket) Settle(provider.Usage, float64, bool) {}
 // Retry-After and X-RateLimit-* headers), 400 (worst case over
 // governance.max_request_cost), 402 (budget, balance or spend guard) and
 // 503 (the ledger is unreachable: budgets fail closed).
+//
+// The input tokens it takes from TPM buckets and prices into reservations
+// are a bound from the body's bytes (gateway.Tokens.InputBound), which
+// costs no decode, until that bound is refused: then it counts them
+// exactly and tries once more, so a request is refused only on its exact
+// count. A prepaid balance is always reserved on the exact count. The
+// bound only sizes reservations: settling replaces them with the usage
+// the upstream reported.
 func (g *Governor) Admit(ctx context.Context, a *gateway.Admission) (gateway.Ticket, error) {
 	now := g.clk.Now()
 	var (
@@ -124,82 +161,165 @@ func (g *Governor) Admit(ctx context.Context, a *gateway.Admission) (gateway.Tic
 		}
 	}
 
-	var lims [2]rateLimits
-	n := 0
+	r := admitRun{g: g, a: a, k: k, team: team, now: now, sz: size{tok: a.Tokens}}
 	if k != nil {
 		if l := (rateLimits{key: k, rpm: k.RPM, tpm: k.TPM, maxParallel: k.MaxParallel}); l.any() {
-			lims[n] = l
-			n++
+			r.lims[r.n] = l
+			r.n++
 		}
 	}
 	if team != nil {
 		if l := (rateLimits{team: team, rpm: team.RPM, tpm: team.TPM}); l.any() {
-			lims[n] = l
-			n++
+			r.lims[r.n] = l
+			r.n++
 		}
 	}
-	costly := g.guarded || (k != nil && (k.BudgetUSD > 0 || k.Prepaid)) || (team != nil && team.BudgetUSD > 0)
-	if n == 0 && !costly {
+	r.costly = g.guarded || (k != nil && (k.BudgetUSD > 0 || k.Prepaid)) || (team != nil && team.BudgetUSD > 0)
+	if r.n == 0 && !r.costly {
 		return noTicket{}, nil
 	}
-
-	// Tokens decodes the body: only when a TPM limit or a cost needs it.
-	in, out, counted := 0, 0, false
-	tokens := func() {
-		if !counted && a.Tokens != nil {
-			in, out = a.Tokens()
-		}
-		counted = true
+	if k != nil && k.Prepaid {
+		r.sz.sharpen() // money paid in: reserve on the exact count
 	}
 	t := &ticket{g: g}
-	if n > 0 {
-		if lims[0].tpm > 0 || lims[1].tpm > 0 {
-			tokens()
+	for {
+		reason, sized, err := r.once(ctx, t)
+		if err == nil {
+			return t, nil
 		}
-		t.taken = make([]taken, 0, n)
-		for i := range n {
-			li := lims[i] // a copy: &lims[i] through the interface would move lims to the heap on every request
-			lease, lv, r, err := g.limits.take(ctx, now, &li, in)
+		// Refused for its size on a bound: count exactly and retry, if
+		// that makes it smaller. Nothing is held between the tries.
+		if sized && r.sz.sharpen() {
+			continue
+		}
+		if reason != "" {
+			g.met.deny(reason)
+		}
+		return nil, err
+	}
+}
+
+// size is a request's size as admission prices it: input tokens from the
+// byte bound until sharpen counts them exactly, and the output cap.
+type size struct {
+	tok           gateway.Tokens // nil: the request counts nothing
+	in, out       int
+	inSet, outSet bool
+	exact         bool // in is Tokens.Input, not a bound
+}
+
+func (s *size) input() int {
+	if !s.inSet {
+		s.inSet = true
+		switch n, ok := s.bound(); {
+		case ok:
+			s.in = n
+		case s.tok != nil:
+			s.in, s.exact = s.tok.Input(), true
+		}
+	}
+	return s.in
+}
+
+func (s *size) bound() (int, bool) {
+	if s.tok == nil {
+		return 0, false
+	}
+	return s.tok.InputBound()
+}
+
+// sharpen replaces a bound by the exact count; it reports whether that
+// made the input smaller (worth another try).
+func (s *size) sharpen() bool {
+	if s.exact || s.tok == nil {
+		return false
+	}
+	was, had := s.in, s.inSet
+	s.in, s.inSet, s.exact = s.tok.Input(), true, true
+	return !had || s.in < was
+}
+
+func (s *size) output() int {
+	if !s.outSet {
+		s.outSet = true
+		if s.tok != nil {
+			s.out = s.tok.MaxOutput()
+		}
+	}
+	return s.out
+}
+
+// admitRun is one request's admission: what applies to it, and its size.
+type admitRun struct {
+	g      *Governor
+	a      *gateway.Admission
+	k      *store.Key
+	team   *store.Team
+	now    time.Time
+	lims   [2]rateLimits
+	n      int
+	costly bool
+	sz     size
+}
+
+// once tries to admit the request at its current size into t. On refusal
+// it gives back whatever it took and returns the metric reason (empty when
+// already counted), whether the request's size was what refused it (TPM,
+// the cost cap, a budget), and the error for the client.
+func (r *admitRun) once(ctx context.Context, t *ticket) (reason string, sized bool, err error) {
+	g := r.g
+	t.header, t.taken = nil, t.takenBuf[:0]
+	var spare *localLease
+	if r.n > 0 {
+		in := 0
+		if r.lims[0].tpm > 0 || r.lims[1].tpm > 0 {
+			in = r.sz.input()
+		}
+		for i := range r.n {
+			// The limits go through the interface from the ticket, which
+			// is on the heap anyway: a local copy would be moved there.
+			tk := &t.takenBuf[len(t.taken)]
+			*tk = taken{limits: r.lims[i]}
+			spare = &tk.local
+			lease, lv, ref, err := g.limits.take(ctx, r.now, &tk.limits, in, spare)
 			if err != nil {
 				t.undo()
-				g.met.deny("unavailable")
 				g.log.Error("governance: rate limits could not be checked; refusing the request", "err", err)
-				return nil, &provider.Error{Kind: provider.KindUnavailable, Cause: err,
+				return "unavailable", false, &provider.Error{Kind: provider.KindUnavailable, Cause: err,
 					Message: "llmgate could not check this request's rate limits: their shared store (Redis) is unavailable; retry shortly"}
 			}
-			tk := taken{lease: lease, limits: lims[i], lv: lv}
-			if r != nil {
-				h := rateHeaders(append(t.taken, tk))
+			tk.lease, tk.lv = lease, lv
+			if ref != nil {
+				h := rateHeaders(t.takenBuf[:len(t.taken)+1])
 				t.undo()
-				g.met.deny(r.reason)
-				return nil, &provider.Error{Kind: provider.KindRateLimited, Code: "rate_limit_exceeded",
-					Message: r.msg, RetryAfter: max(r.wait, time.Second), Header: h}
+				return ref.reason, ref.reason == "tpm", &provider.Error{Kind: provider.KindRateLimited, Code: "rate_limit_exceeded",
+					Message: ref.msg, RetryAfter: max(ref.wait, time.Second), Header: h}
 			}
-			t.taken = append(t.taken, tk)
+			t.taken = t.takenBuf[:len(t.taken)+1]
 		}
-		t.header = rateHeaders(t.taken)
 	}
-	if !costly {
-		return t, nil
+	if !r.costly {
+		return "", false, nil
 	}
 
 	// The worst case is priced at the dearest route the request may take,
 	// so a fallback to a pricier deployment cannot overshoot a budget.
 	var worst int64
 	var cost float64
-	priced, priceModel := false, a.PriceModel
+	priced, priceModel := false, r.a.PriceModel
 	if g.prices != nil {
-		routes := []gateway.Route{{Provider: a.Provider, Model: a.PriceModel}}
-		if a.Routes != nil {
-			routes = a.Routes()
+		one := [1]gateway.Route{{Provider: r.a.Provider, Model: r.a.PriceModel}}
+		routes := one[:]
+		if r.a.Routes != nil {
+			routes = r.a.Routes()
 		}
 		for _, rt := range routes {
 			price, ok := g.prices.Price(rt.Provider, rt.Model)
 			if !ok {
 				continue
 			}
-			tokens()
-			if c := price.Cost(provider.Usage{InputTokens: in, OutputTokens: out}); !priced || c > cost {
+			u := provider.Usage{InputTokens: r.sz.input(), OutputTokens: r.sz.output()}
+			if c := price.Cost(u); !priced || c > cost {
 				cost, priceModel = c, rt.Model
 			}
 			priced = true
@@ -208,35 +328,46 @@ func (g *Governor) Admit(ctx context.Context, a *gateway.Admission) (gateway.Tic
 	if priced {
 		worst = nanos(cost)
 		if capUSD := g.cfg.MaxRequestCost; capUSD > 0 && cost > capUSD {
+			h := rateHeaders(t.taken)
 			t.undo()
-			g.met.deny("cost_cap")
-			return nil, &provider.Error{Kind: provider.KindBadRequest, Code: "request_cost_too_high", Header: t.header,
+			return "cost_cap", true, &provider.Error{Kind: provider.KindBadRequest, Code: "request_cost_too_high", Header: h,
 				Message: fmt.Sprintf("this request could cost up to %s (about %d input tokens and up to %d output tokens of %s), more than this gateway allows per request (governance.max_request_cost %s): lower max_tokens or shorten the prompt",
-					fmtUSD(cost), in, out, priceModel, fmtUSD(capUSD))}
+					fmtUSD(cost), r.sz.input(), r.sz.output(), priceModel, fmtUSD(capUSD))}
 		}
 	}
-	g.holds(t, k, team, now, worst)
+	g.holds(t, r.k, r.team, r.now, worst)
 	if len(t.holds) == 0 {
-		return t, nil
+		return "", false, nil
 	}
-	states, refused, err := g.ledger.ReserveSpend(ctx, t.holds)
+	var (
+		states  []store.Spend
+		refused int
+	)
+	if g.mem != nil {
+		var buf [maxHolds]store.Spend // on the stack: the in-memory ledger keeps nothing of it
+		states, refused = g.mem.reserve(buf[:len(t.holds)], t.holds)
+	} else {
+		states, refused, err = g.ledger.ReserveSpend(ctx, t.holds)
+	}
 	if err != nil {
 		t.undo()
-		return nil, g.unavailable(err)
+		t.holds = nil
+		return "", false, g.unavailable(err)
 	}
 	if refused >= 0 {
+		h := rateHeaders(t.taken)
 		t.undo()
 		info := &t.info[refused]
-		g.met.deny(info.kind)
-		return nil, &provider.Error{Kind: provider.KindPayment, Code: paymentCode(info.kind), Header: t.header,
-			Message: refusalMessage(info, &states[refused], worst, now)}
+		t.holds = nil
+		return info.kind, true, &provider.Error{Kind: provider.KindPayment, Code: paymentCode(info.kind), Header: h,
+			Message: refusalMessage(info, &states[refused], worst, r.now)}
 	}
-	return t, nil
+	return "", false, nil
 }
 
 // holds lists the counters a request of worst cost reserves on.
 func (g *Governor) holds(t *ticket, k *store.Key, team *store.Team, now time.Time, worst int64) {
-	t.holds, t.info = make([]store.Hold, 0, 5), make([]holdInfo, 0, 5)
+	t.holds, t.info = t.holdBuf[:0], t.infoBuf[:0]
 	add := func(sk store.SpendKey, limit int64, credit bool, info holdInfo) {
 		t.holds = append(t.holds, store.Hold{SpendKey: sk, Amount: worst, Limit: limit, AgainstCredit: credit})
 		t.info = append(t.info, info)
@@ -356,7 +487,9 @@ func (t *ticket) Settle(u provider.Usage, cost float64, priced bool) {
 	if priced {
 		spend = nanos(cost)
 	}
-	sts := make([]store.Settlement, len(t.holds))
+	// On the stack for the in-memory ledger; a shared store gets a copy.
+	var stsBuf [maxHolds]store.Settlement
+	sts := stsBuf[:len(t.holds)]
 	for i, h := range t.holds {
 		// On a shared ledger whose records carry the charges, the spend
 		// stays held by this replica until its ledger row is written.
@@ -370,7 +503,16 @@ func (t *ticket) Settle(u provider.Usage, cost float64, priced bool) {
 		defer cancel()
 	}
 	t.charged = spend
-	states, err := g.ledger.SettleSpend(ctx, sts)
+	var (
+		states []store.Spend
+		err    error
+	)
+	if g.mem != nil {
+		var buf [maxHolds]store.Spend
+		states = g.mem.settle(buf[:len(sts)], sts)
+	} else {
+		states, err = g.ledger.SettleSpend(ctx, append([]store.Settlement(nil), sts...))
+	}
 	if err != nil {
 		g.log.Error("governance: settling a request's spend failed; its reservation stays held",
 			"err", err, "spend_usd", usd(spend))

@@ -42,7 +42,7 @@ func BenchmarkHotPath(b *testing.B) {
 				}
 				secret = nk.Secret
 			}
-			tokens := func() (int, int) { return 200, 500 }
+			tokens := &sized{bound: 800, in: 200, out: 500}
 			u := provider.Usage{InputTokens: 190, OutputTokens: 120}
 			b.ReportAllocs()
 			for b.Loop() {

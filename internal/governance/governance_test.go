@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -218,38 +219,162 @@ func TestMaxParallel(t *testing.T) {
 	c.Settle(provider.Usage{}, 0, false)
 }
 
-// TestTokensOnlyWhenNeeded: the body is decoded (Tokens called) only when a
-// TPM limit, a budget or a guard needs it, and at most once.
+// TestTokensOnlyWhenNeeded: far from its limits a request is sized by
+// its byte bound and never counted exactly (in the gateway, never decoded
+// for governance); without a bound (a body with images) it is counted
+// once, and only when a TPM limit, a budget or a guard needs it; a prepaid
+// key is always counted exactly, once.
 func TestTokensOnlyWhenNeeded(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		gc    config.Governance
-		spec  governance.KeySpec
-		calls int
+		name               string
+		gc                 config.Governance
+		spec               governance.KeySpec
+		bounded, unbounded int // exact counts with a bound and without one
 	}{
-		{"rpm only", config.Governance{}, governance.KeySpec{RPM: 100, MaxParallel: 3}, 0},
-		{"no limits", config.Governance{}, governance.KeySpec{}, 0},
-		{"tpm", config.Governance{}, governance.KeySpec{TPM: 10000}, 1},
-		{"budget", config.Governance{}, governance.KeySpec{BudgetUSD: 5}, 1},
-		{"tpm and budget", config.Governance{}, governance.KeySpec{TPM: 10000, BudgetUSD: 5}, 1},
-		{"spend guard", config.Governance{SpendGuard: config.SpendGuard{Daily: 100}}, governance.KeySpec{}, 1},
+		{"rpm only", config.Governance{}, governance.KeySpec{RPM: 100, MaxParallel: 3}, 0, 0},
+		{"no limits", config.Governance{}, governance.KeySpec{}, 0, 0},
+		{"tpm", config.Governance{}, governance.KeySpec{TPM: 10000}, 0, 1},
+		{"budget", config.Governance{}, governance.KeySpec{BudgetUSD: 5}, 0, 1},
+		{"tpm and budget", config.Governance{}, governance.KeySpec{TPM: 10000, BudgetUSD: 5}, 0, 1},
+		{"spend guard", config.Governance{SpendGuard: config.SpendGuard{Daily: 100}}, governance.KeySpec{}, 0, 1},
+		{"prepaid", config.Governance{}, governance.KeySpec{BalanceUSD: ptr(10.0)}, 1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, tc.gc)
 			_, secret := e.key(t, tc.spec)
-			a := admission(e.principal(t, secret), "gpt-4o-mini", 10, 10)
-			calls := 0
-			a.Tokens = func() (int, int) { calls++; return 10, 10 }
-			tk, err := e.g.Admit(ctx, a)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tk.Settle(provider.Usage{}, 0, false)
-			if calls != tc.calls {
-				t.Errorf("Tokens called %d times, want %d", calls, tc.calls)
+			p := e.principal(t, secret)
+			for _, bound := range []int{40, 0} {
+				s := &sized{bound: bound, in: 10, out: 10}
+				a := admission(p, "gpt-4o-mini", 10, 10)
+				a.Tokens = s
+				tk, err := e.g.Admit(ctx, a)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tk.Settle(provider.Usage{}, 0, false)
+				want := tc.unbounded
+				if bound > 0 {
+					want = tc.bounded
+				}
+				if s.counts != want {
+					t.Errorf("bound %d: counted exactly %d times, want %d", bound, s.counts, want)
+				}
 			}
 		})
 	}
+}
+
+// TestNearLimitCountsExactly: a request whose byte bound would not fit
+// its key's TPM, budget or the cost cap is counted exactly and admitted
+// when its exact count fits; refused only on its exact count, and the
+// refusal says that count. Settling charges what the upstream reported,
+// whatever was reserved.
+func TestNearLimitCountsExactly(t *testing.T) {
+	t.Run("tpm", func(t *testing.T) {
+		e := newEnv(t, config.Governance{})
+		_, secret := e.key(t, governance.KeySpec{TPM: 1000})
+		p := e.principal(t, secret)
+		// Far from the limit: reserved on the bound (600 of 1000).
+		s := &sized{bound: 600, in: 150, out: 10}
+		a := admission(p, "gpt-4o-mini", 0, 0)
+		a.Tokens = s
+		first, err := e.g.Admit(ctx, a)
+		if err != nil || s.counts != 0 {
+			t.Fatalf("first request: %v, %d exact counts", err, s.counts)
+		}
+		if got := first.Header().Get("X-RateLimit-Remaining-Tokens"); got != "400" {
+			t.Fatalf("remaining after a bound of 600: %q, want 400", got)
+		}
+		// Near it: a bound of 600 does not fit in 400, its exact 150 does.
+		s2 := &sized{bound: 600, in: 150, out: 10}
+		a.Tokens = s2
+		second, err := e.g.Admit(ctx, a)
+		if err != nil {
+			t.Fatalf("second request, exactly 150 tokens with 400 left: %v", err)
+		}
+		if s2.counts != 1 {
+			t.Errorf("second request counted exactly %d times, want 1", s2.counts)
+		}
+		if got := second.Header().Get("X-RateLimit-Remaining-Tokens"); got != "250" {
+			t.Errorf("remaining after an exact 150: %q, want 250", got)
+		}
+		// The first one used 100 tokens, not its 600: 500 come back.
+		first.Settle(provider.Usage{InputTokens: 90, OutputTokens: 10}, 0, false)
+		// Exactly 900 does not fit in 750: refused, on the exact count.
+		s3 := &sized{bound: 2000, in: 900, out: 10}
+		a.Tokens = s3
+		_, err = e.g.Admit(ctx, a)
+		pe := perr(t, err, 429)
+		if !strings.Contains(pe.Message, "needs about 900") {
+			t.Errorf("429 message %q does not give the exact count 900", pe.Message)
+		}
+		if got := pe.Header.Get("X-RateLimit-Remaining-Tokens"); got != "750" {
+			t.Errorf("remaining on the refusal: %q, want 750", got)
+		}
+		second.Settle(provider.Usage{InputTokens: 150, OutputTokens: 10}, 0, false)
+	})
+	t.Run("budget", func(t *testing.T) {
+		e := newEnv(t, config.Governance{})
+		// Room for the exact worst case of 1000 in + 1000 out, not for
+		// its bound of 4000 in.
+		k, secret := e.key(t, governance.KeySpec{BudgetUSD: 1.5 * worst, BudgetPeriod: "total"})
+		p := e.principal(t, secret)
+		s := &sized{bound: 4000, in: 1000, out: 1000}
+		a := admission(p, "gpt-4o-mini", 0, 0)
+		a.Tokens = s
+		tk, err := e.g.Admit(ctx, a)
+		if err != nil {
+			t.Fatalf("exact worst case %v within a budget of %v: %v", worst, 1.5*worst, err)
+		}
+		if s.counts != 1 {
+			t.Errorf("counted exactly %d times, want 1", s.counts)
+		}
+		info, _ := e.g.Key(ctx, k.ID)
+		if b := info.Budget; math.Abs(b.ReservedUSD-worst) > 1e-9 {
+			t.Errorf("reserved %v, want the exact worst case %v", b.ReservedUSD, worst)
+		}
+		tk.Settle(provider.Usage{InputTokens: 1000, OutputTokens: 100}, worst/10, true)
+		info, _ = e.g.Key(ctx, k.ID)
+		if b := info.Budget; math.Abs(b.SpentUSD-worst/10) > 1e-9 || b.ReservedUSD != 0 {
+			t.Errorf("after settling: spent %v reserved %v, want %v and 0", b.SpentUSD, b.ReservedUSD, worst/10)
+		}
+		// Exactly 4000 in + 1000 out does not fit what is left: refused on
+		// that count.
+		a.Tokens = &sized{bound: 9000, in: 4000, out: 1000}
+		_, err = e.g.Admit(ctx, a)
+		pe := perr(t, err, 402)
+		if want := fmtUSD((4000*0.15 + 1000*0.60) / 1e6); !strings.Contains(pe.Message, "could cost up to "+want) {
+			t.Errorf("402 message %q does not price the exact count (%s)", pe.Message, want)
+		}
+		info, _ = e.g.Key(ctx, k.ID)
+		if b := info.Budget; b.ReservedUSD != 0 {
+			t.Errorf("a refused request left %v reserved", b.ReservedUSD)
+		}
+	})
+	t.Run("cost cap", func(t *testing.T) {
+		e := newEnv(t, config.Governance{MaxRequestCost: 1.5 * worst})
+		_, secret := e.key(t, governance.KeySpec{})
+		p := e.principal(t, secret)
+		a := admission(p, "gpt-4o-mini", 0, 0)
+		s := &sized{bound: 4000, in: 1000, out: 1000}
+		a.Tokens = s
+		tk, err := e.g.Admit(ctx, a)
+		if err != nil {
+			t.Fatalf("exact worst case under the cap: %v", err)
+		}
+		tk.Settle(provider.Usage{}, 0, false)
+		a.Tokens = &sized{bound: 9000, in: 4000, out: 1000}
+		_, err = e.g.Admit(ctx, a)
+		pe := perr(t, err, 400)
+		if !strings.Contains(pe.Message, "about 4000 input tokens") {
+			t.Errorf("400 message %q does not give the exact count", pe.Message)
+		}
+	})
+}
+
+// fmtUSD formats as the refusal messages do.
+func fmtUSD(v float64) string {
+	return "$" + strconv.FormatFloat(math.Round(v*1e6)/1e6, 'f', -1, 64)
 }
 
 // worst is the reserved cost of admission(p, "gpt-4o-mini", 1000, 1000).

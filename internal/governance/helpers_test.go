@@ -80,11 +80,24 @@ func (e *env) principal(t *testing.T, secret string) *gateway.Principal {
 }
 
 // admission is a request for gpt-4o-mini ($0.15 in, $0.60 out per million)
-// estimated at in input tokens and out output tokens.
+// estimated at in input tokens and out output tokens, with no byte bound.
 func admission(p *gateway.Principal, model string, in, out int) *gateway.Admission {
 	return &gateway.Admission{Principal: p, Model: model, PriceModel: model, Provider: "openai",
-		Tokens: func() (int, int) { return in, out }}
+		Tokens: &sized{in: in, out: out}}
 }
+
+// sized is a request's gateway.Tokens: bound input tokens from its bytes
+// (none when bound is 0), in counted exactly, out as its output cap. It
+// counts the exact counts asked for (each one a decode of the body in the
+// gateway).
+type sized struct {
+	bound, in, out int
+	counts         int
+}
+
+func (s *sized) InputBound() (int, bool) { return s.bound, s.bound > 0 }
+func (s *sized) Input() int              { s.counts++; return s.in }
+func (s *sized) MaxOutput() int          { return s.out }
 
 // perr returns err as a *provider.Error with the given status, or fails.
 func perr(t *testing.T, err error, status int) *provider.Error {

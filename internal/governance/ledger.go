@@ -89,7 +89,12 @@ func (l *memLedger) counterLocked(k store.SpendKey) (*store.Spend, counterID) {
 }
 
 func (l *memLedger) ReserveSpend(_ context.Context, holds []store.Hold) ([]store.Spend, int, error) {
-	states := make([]store.Spend, len(holds))
+	states, refused := l.reserve(make([]store.Spend, len(holds)), holds)
+	return states, refused, nil
+}
+
+// reserve is ReserveSpend into states, which has one element per hold.
+func (l *memLedger) reserve(states []store.Spend, holds []store.Hold) ([]store.Spend, int) {
 	var buf [8]*store.Spend
 	cs := buf[:0]
 	l.mu.Lock()
@@ -113,11 +118,15 @@ func (l *memLedger) ReserveSpend(_ context.Context, holds []store.Hold) ([]store
 		}
 		states[i] = *c
 	}
-	return states, refused, nil
+	return states, refused
 }
 
 func (l *memLedger) SettleSpend(_ context.Context, sts []store.Settlement) ([]store.Spend, error) {
-	states := make([]store.Spend, len(sts))
+	return l.settle(make([]store.Spend, len(sts)), sts), nil
+}
+
+// settle is SettleSpend into states, which has one element per settlement.
+func (l *memLedger) settle(states []store.Spend, sts []store.Settlement) []store.Spend {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i := range sts {
@@ -130,7 +139,7 @@ func (l *memLedger) SettleSpend(_ context.Context, sts []store.Settlement) ([]st
 		}
 		states[i] = *c
 	}
-	return states, nil
+	return states
 }
 
 func (l *memLedger) Spends(_ context.Context, keys []store.SpendKey) ([]store.Spend, error) {

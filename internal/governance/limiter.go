@@ -87,8 +87,9 @@ type rateLimiter interface {
 	// take admits one request estimated at est input tokens against the
 	// subject of l, or says why not (nothing is taken then). It reports
 	// the subject's bucket levels after the call, for the X-RateLimit-*
-	// headers. An error means the store could not be asked.
-	take(ctx context.Context, now time.Time, l *rateLimits, est int) (rateLease, levels, *refusal, error)
+	// headers. An error means the store could not be asked. The lease may
+	// be spare, which the caller owns (nil: none), filled in.
+	take(ctx context.Context, now time.Time, l *rateLimits, est int, spare *localLease) (rateLease, levels, *refusal, error)
 	// forgetKey drops a key's state (it was revoked or deleted).
 	forgetKey(id string)
 }
@@ -126,8 +127,12 @@ func (l *limiter) state(r *rateLimits) *rateState {
 	return v.(*rateState)
 }
 
-func (l *limiter) take(_ context.Context, now time.Time, r *rateLimits, est int) (rateLease, levels, *refusal, error) {
-	ls := &localLease{st: l.state(r), limits: *r}
+func (l *limiter) take(_ context.Context, now time.Time, r *rateLimits, est int, spare *localLease) (rateLease, levels, *refusal, error) {
+	ls := spare
+	if ls == nil {
+		ls = new(localLease)
+	}
+	*ls = localLease{st: l.state(r), limits: *r}
 	lv, ref := ls.take(now, est)
 	if ref != nil {
 		return nil, lv, ref, nil
@@ -167,7 +172,8 @@ func (r *rateLimits) any() bool { return r.rpm > 0 || r.tpm > 0 || r.maxParallel
 type taken struct {
 	lease  rateLease
 	limits rateLimits
-	lv     levels // bucket levels after the take
+	lv     levels     // bucket levels after the take
+	local  localLease // the lease, when it is in process
 }
 
 func (t *taken) undo()                          { t.lease.undo() }
@@ -272,39 +278,79 @@ const (
 )
 
 // rateHeaders describes the tightest of the subjects' limits: for requests
-// and for tokens, the subject with the fewest remaining.
+// and for tokens, the subject with the fewest remaining (see
+// setRateHeaders); nil when none has an RPM or TPM limit.
 func rateHeaders(ts []taken) http.Header {
+	h := make(http.Header, 6)
+	if !setRateHeaders(h, ts) {
+		return nil
+	}
+	return h
+}
+
+// setRateHeaders sets rateHeaders' headers on h, reporting whether there
+// were any. The values share one string and one backing array: two
+// allocations on every governed request.
+func setRateHeaders(h http.Header, ts []taken) bool {
 	type snap struct {
 		limit  int
 		tokens float64
 	}
 	var req, tok *snap
+	var rs, tks snap
 	for i := range ts {
 		t := &ts[i]
 		if t.limits.rpm > 0 && (req == nil || t.lv.req < req.tokens) {
-			req = &snap{t.limits.rpm, t.lv.req}
+			rs = snap{t.limits.rpm, t.lv.req}
+			req = &rs
 		}
 		if t.limits.tpm > 0 && (tok == nil || t.lv.tok < tok.tokens) {
-			tok = &snap{t.limits.tpm, t.lv.tok}
+			tks = snap{t.limits.tpm, t.lv.tok}
+			tok = &tks
 		}
 	}
 	if req == nil && tok == nil {
-		return nil
+		return false
 	}
-	h := make(http.Header, 6)
+	// Each value's end offset in buf, in the order of names.
+	var (
+		arr   [96]byte
+		buf   = arr[:0]
+		ends  [6]int
+		names [6]string
+		n     int
+	)
+	add := func(name string, end int) {
+		names[n], ends[n] = name, end
+		n++
+	}
 	if req != nil {
 		b := bucket{tokens: req.tokens}
-		set(h, hLimitRequests, strconv.Itoa(req.limit))
-		set(h, hRemainingRequests, strconv.Itoa(b.remaining()))
-		set(h, hResetRequests, fmtReset(b.until(float64(req.limit), req.limit)))
+		buf = strconv.AppendInt(buf, int64(req.limit), 10)
+		add(hLimitRequests, len(buf))
+		buf = strconv.AppendInt(buf, int64(b.remaining()), 10)
+		add(hRemainingRequests, len(buf))
+		buf = appendReset(buf, b.until(float64(req.limit), req.limit))
+		add(hResetRequests, len(buf))
 	}
 	if tok != nil {
 		b := bucket{tokens: tok.tokens}
-		set(h, hLimitTokens, strconv.Itoa(tok.limit))
-		set(h, hRemainingTokens, strconv.Itoa(b.remaining()))
-		set(h, hResetTokens, fmtReset(b.until(float64(tok.limit), tok.limit)))
+		buf = strconv.AppendInt(buf, int64(tok.limit), 10)
+		add(hLimitTokens, len(buf))
+		buf = strconv.AppendInt(buf, int64(b.remaining()), 10)
+		add(hRemainingTokens, len(buf))
+		buf = appendReset(buf, b.until(float64(tok.limit), tok.limit))
+		add(hResetTokens, len(buf))
 	}
-	return h
+	all := string(buf)
+	vals := make([]string, n)
+	start := 0
+	for i := range n {
+		vals[i] = all[start:ends[i]]
+		start = ends[i]
+		h[names[i]] = vals[i : i+1 : i+1]
+	}
+	return true
 }
 
 // set adds a canonical header without re-canonicalizing its name.
@@ -319,6 +365,40 @@ func fmtReset(d time.Duration) string {
 		return d.Round(time.Millisecond).String()
 	}
 	return d.Round(100 * time.Millisecond).String()
+}
+
+// appendReset appends fmtReset(d) to b without allocating: the same text
+// as time.Duration's String for the roundings fmtReset makes.
+func appendReset(b []byte, d time.Duration) []byte {
+	if d <= 0 {
+		return append(b, "0s"...)
+	}
+	if d < time.Second {
+		ms := d.Round(time.Millisecond) / time.Millisecond
+		if ms < 1000 {
+			if ms == 0 {
+				return append(b, "0s"...)
+			}
+			b = strconv.AppendInt(b, int64(ms), 10)
+			return append(b, "ms"...)
+		}
+		d = time.Second
+	}
+	tenths := int64(d.Round(100*time.Millisecond) / (100 * time.Millisecond))
+	h, m, sec, frac := tenths/36000, tenths/600%60, tenths/10%60, tenths%10
+	if h > 0 {
+		b = strconv.AppendInt(b, h, 10)
+		b = append(b, 'h')
+	}
+	if h > 0 || m > 0 {
+		b = strconv.AppendInt(b, m, 10)
+		b = append(b, 'm')
+	}
+	b = strconv.AppendInt(b, sec, 10)
+	if frac > 0 {
+		b = append(b, '.', byte('0'+frac))
+	}
+	return append(b, 's')
 }
 
 // fmtWait formats a wait for a message, in whole seconds (at least 1s).

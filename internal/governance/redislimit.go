@@ -327,7 +327,7 @@ func (l *redisLimiter) stateKey(r *rateLimits) string {
 	return l.prefix + "rl:key:" + r.key.ID
 }
 
-func (l *redisLimiter) take(ctx context.Context, _ time.Time, r *rateLimits, est int) (rateLease, levels, *refusal, error) {
+func (l *redisLimiter) take(ctx context.Context, _ time.Time, r *rateLimits, est int, _ *localLease) (rateLease, levels, *refusal, error) {
 	st := l.stateKey(r)
 	keys := []string{st, st + ":inflight"}
 	lease := l.replica + "-" + strconv.FormatUint(l.seq.Add(1), 36)

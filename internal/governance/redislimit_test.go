@@ -79,7 +79,7 @@ func TestRedisLimiterRPMShared(t *testing.T) {
 			if i%2 == 1 {
 				l = b
 			}
-			lease, lv, ref, err := l.take(ctx, time.Now(), lim, 0)
+			lease, lv, ref, err := l.take(ctx, time.Now(), lim, 0, nil)
 			if err != nil {
 				t.Error(err)
 				return
@@ -117,7 +117,7 @@ func TestRedisLimiterTPMDebt(t *testing.T) {
 	a, b := newTestRedisLimiter(t, 0)
 	ctx := context.Background()
 	lim := &rateLimits{team: &store.Team{Name: "platform"}, tpm: 6000}
-	lease, lv, ref, err := a.take(ctx, time.Now(), lim, 1000)
+	lease, lv, ref, err := a.take(ctx, time.Now(), lim, 1000, nil)
 	if err != nil || ref != nil {
 		t.Fatalf("first request: %v %+v", err, ref)
 	}
@@ -125,7 +125,7 @@ func TestRedisLimiterTPMDebt(t *testing.T) {
 		t.Errorf("after an estimate of 1000 of 6000: %v tokens left", lv.tok)
 	}
 	lease.settle(time.Now(), 9000) // 8000 more than estimated: 3000 in debt
-	_, lv, ref, err = b.take(ctx, time.Now(), lim, 100)
+	_, lv, ref, err = b.take(ctx, time.Now(), lim, 100, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestRedisLimiterParallel(t *testing.T) {
 	lim := &rateLimits{key: &store.Key{ID: "key_par"}, maxParallel: 2}
 	take := func(l *redisLimiter) (rateLease, *refusal) {
 		t.Helper()
-		lease, _, ref, err := l.take(ctx, time.Now(), lim, 0)
+		lease, _, ref, err := l.take(ctx, time.Now(), lim, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +225,7 @@ func TestRedisLeasesHeal(t *testing.T) {
 	a.startHeartbeat()
 	t.Cleanup(a.stopHeartbeat)
 	for range 2 {
-		if _, _, ref, err := a.take(ctx, time.Now(), lim, 0); err != nil || ref != nil {
+		if _, _, ref, err := a.take(ctx, time.Now(), lim, 0, nil); err != nil || ref != nil {
 			t.Fatalf("take on replica a: %v %+v", err, ref)
 		}
 	}
@@ -234,7 +234,7 @@ func TestRedisLeasesHeal(t *testing.T) {
 	// Wait until Redis's clock is past the first expiry by a whole TTL:
 	// only renewals can have kept the leases.
 	waitFor(t, 10*ttl, "Redis clock two TTLs on", func() bool { return redisNow(t, a.rdb).After(first.Add(ttl)) })
-	if _, _, ref, err := b.take(ctx, time.Now(), lim, 0); err != nil || ref == nil || ref.reason != "parallel" {
+	if _, _, ref, err := b.take(ctx, time.Now(), lim, 0, nil); err != nil || ref == nil || ref.reason != "parallel" {
 		t.Fatalf("replica b while a's heartbeat renews two leases for 2 TTLs: %v %+v, want a parallel refusal", err, ref)
 	}
 	if n, _ := a.rdb.ZCard(ctx, set).Result(); n != 2 {
@@ -245,7 +245,7 @@ func TestRedisLeasesHeal(t *testing.T) {
 	killed := time.Now()
 	got := 0
 	waitFor(t, 3*ttl, "replica b gets both of a's slots", func() bool {
-		_, _, ref, err := b.take(ctx, time.Now(), lim, 0)
+		_, _, ref, err := b.take(ctx, time.Now(), lim, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -269,7 +269,7 @@ func TestRedisLeaseRenewBatches(t *testing.T) {
 	var leases []rateLease
 	for i := range renewBatch + 20 {
 		lim := &rateLimits{key: &store.Key{ID: "key_" + strconv.Itoa(i%3)}, maxParallel: 10000}
-		lease, _, ref, err := a.take(ctx, time.Now(), lim, 0)
+		lease, _, ref, err := a.take(ctx, time.Now(), lim, 0, nil)
 		if err != nil || ref != nil {
 			t.Fatalf("take %d: %v %+v", i, err, ref)
 		}
@@ -306,7 +306,7 @@ func TestRedisLimiterUnavailable(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { _ = rdb.Close() })
 	l := newRedisLimiter(rdb, "x:", 0, slog.New(slog.DiscardHandler))
-	_, _, _, err := l.take(context.Background(), time.Now(), &rateLimits{key: &store.Key{ID: "k"}, rpm: 1}, 0)
+	_, _, _, err := l.take(context.Background(), time.Now(), &rateLimits{key: &store.Key{ID: "k"}, rpm: 1}, 0, nil)
 	if err == nil {
 		t.Fatal("take succeeded without Redis")
 	}

@@ -167,6 +167,25 @@ func TestBucket(t *testing.T) {
 	}
 }
 
+// TestAppendReset: the headers' allocation-free formatting says what
+// fmtReset says, for delays from nothing to a day.
+func TestAppendReset(t *testing.T) {
+	var ds []time.Duration
+	for _, step := range []time.Duration{time.Microsecond, 37 * time.Microsecond, 499 * time.Microsecond, 49 * time.Millisecond, 950 * time.Millisecond, 47 * time.Second} {
+		for d := -step; d < 25*time.Hour && len(ds) < 1<<20; d += step {
+			ds = append(ds, d)
+			if step < 40*time.Microsecond && d > 3*time.Second {
+				break
+			}
+		}
+	}
+	for _, d := range append(ds, 999*time.Millisecond+500*time.Microsecond, time.Hour-50*time.Millisecond, 59*time.Second+950*time.Millisecond) {
+		if got, want := string(appendReset(nil, d)), fmtReset(d); got != want {
+			t.Fatalf("appendReset(%v) = %q, fmtReset says %q", d, got, want)
+		}
+	}
+}
+
 // FuzzExpiry: any JSON string either fails to parse or round-trips.
 func FuzzExpiry(f *testing.F) {
 	for _, s := range []string{`"never"`, `""`, `"2026-01-31T00:00:00Z"`, `"2026-01-31T00:00:00+02:00"`, `"tomorrow"`, `5`, `null`} {
