@@ -60,7 +60,8 @@ type Options struct {
 	Release func()
 	// ReleaseDrop is how far the open connections must fall from their
 	// high-water mark (and to at most half of it) before memory is
-	// released. Zero means 1000; a negative value never releases.
+	// released, in that round and once more in the next. Zero means 1000;
+	// a negative value never releases.
 	ReleaseDrop int64
 	// ReleaseGap is the least time between two releases. Zero means 30s.
 	ReleaseGap time.Duration
@@ -87,6 +88,7 @@ type Watcher struct {
 	near     bool // the warning is up
 	high     int64
 	released time.Time
+	again    bool // release once more in the next round
 }
 
 // New returns a Watcher with o's zero fields at their defaults.
@@ -175,6 +177,14 @@ func (w *Watcher) releaseLocked() {
 	if w.o.ReleaseDrop < 0 {
 		return
 	}
+	if w.again {
+		// The round after a release releases once more: what the burst's
+		// last handlers still held then, and the buffers sync.Pools keep
+		// for one more collection, are free only now.
+		w.again = false
+		w.o.Release()
+		return
+	}
 	n := w.o.Conns()
 	w.high = max(w.high, n)
 	if w.high-n < w.o.ReleaseDrop || n > w.high/2 {
@@ -187,7 +197,7 @@ func (w *Watcher) releaseLocked() {
 	w.o.Logger.Debug("client connections fell from their high-water mark: returning freed memory to the OS",
 		"high", w.high, "open", n)
 	w.o.Release()
-	w.released, w.high = now, n
+	w.released, w.high, w.again = now, n, true
 }
 
 // Descriptors is the last reading, with its warning; a zero Descriptors

@@ -98,12 +98,14 @@ func TestReleaseAfterConnectionsFall(t *testing.T) {
 		{10000, 0, 0},
 		{6000, 0, 0}, // over half the high-water mark
 		{4000, 0, 1}, // fell by 6000 to under half: released
-		{3000, 0, 1}, // the mark restarted at 4000: too small a fall
-		{5000, 0, 1}, // a new mark
-		{10, 0, 1},   // fell far, but within ReleaseGap of the last release
-		{10, 31 * time.Second, 2},
-		{900, time.Minute, 2}, // never 1000 above the low point
-		{0, time.Minute, 2},
+		{3000, 0, 2}, // and once more the round after
+		{3500, 0, 2}, // the mark restarted at 4000: too small a fall
+		{5000, 0, 2}, // a new mark
+		{10, 0, 2},   // fell far, but within ReleaseGap of the last release
+		{10, 31 * time.Second, 3},
+		{10, 0, 4},
+		{900, time.Minute, 4}, // never 1000 above the low point
+		{0, time.Minute, 4},
 	}
 	for i, s := range steps {
 		clk.Advance(s.advance)
