@@ -27,6 +27,7 @@ import (
 	"github.com/llmgate/llmgate/internal/governance"
 	"github.com/llmgate/llmgate/internal/metrics"
 	"github.com/llmgate/llmgate/internal/pricing"
+	"github.com/llmgate/llmgate/internal/procwatch"
 	"github.com/llmgate/llmgate/internal/reqlog"
 	"github.com/llmgate/llmgate/internal/server"
 	"github.com/llmgate/llmgate/internal/store"
@@ -170,6 +171,12 @@ type App struct {
 	Governor *governance.Governor
 	stopGov  context.CancelFunc
 	govDone  chan struct{}
+	// Procs watches the process's descriptors and hands memory back after
+	// a burst of connections; serve feeds it the connection count
+	// (TrackConn). Its Run loop stops in Close.
+	Procs     *procwatch.Watcher
+	stopProcs context.CancelFunc
+	procsDone chan struct{}
 }
 
 // NewApp builds every component from cfg and starts the request-log writer.
@@ -257,6 +264,9 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	a.live.Store(p)
 	a.Metrics.SetModels(modelNames(cfg))
 	a.Metrics.WatchBreakers(func() *gateway.Router { return a.live.Load().router })
+	a.Procs = procwatch.New(procwatch.Options{Logger: logger})
+	a.Procs.Check() // GET /health has a reading from the start
+	a.Metrics.WatchProcess(a.Procs.NearLimit, a.Procs.Conns)
 	sessions := ui.NewSessions(ui.SessionOptions{MasterKey: cfg.MasterKey})
 	a.Server = server.New(server.Options{
 		Gateway:         p.gateway,
@@ -278,6 +288,7 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		Reload:          a.Reload,
 		ConfigStatus:    a.configStatus,
 		SharedState:     fleetStatus,
+		Descriptors:     a.Procs.Descriptors,
 		BodyReadTimeout: cfg.Server.BodyReadTimeout,
 	})
 	a.Handler = a.Server
@@ -305,6 +316,12 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 			logger.Error("governance: stopping", "err", err)
 		}
 	}()
+	pctx, stopProcs := context.WithCancel(context.Background())
+	a.stopProcs, a.procsDone = stopProcs, make(chan struct{})
+	go func() {
+		defer close(a.procsDone)
+		a.Procs.Run(pctx)
+	}()
 	return a, nil
 }
 
@@ -321,6 +338,8 @@ func adminHandler(gov *governance.Governor, st store.Store, log admin.LogReader,
 // Close drains the request log (nothing recorded is lost) and closes the
 // store. ctx bounds the drain.
 func (a *App) Close(ctx context.Context) {
+	a.stopProcs()
+	<-a.procsDone
 	a.stopGov() // writes in-memory spend and delivers queued budget webhooks
 	<-a.govDone
 	a.Governor.Close() // after the last request settled
@@ -376,6 +395,7 @@ func serve(ctx context.Context, cfg *config.Config, load func() (*config.Config,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		IdleTimeout:       cfg.Server.IdleTimeout,
 		ErrorLog:          log.New(&slogWriter{logger}, "", 0),
+		ConnState:         a.Procs.TrackConn,
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

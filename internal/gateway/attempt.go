@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"syscall"
 	"time"
@@ -20,6 +21,14 @@ var errUnservable = errors.New("route cannot serve this request")
 
 // errPaced marks an attempt that pacing held back before any upstream call.
 var errPaced = errors.New("held back by pacing")
+
+// errConnLost marks an upstream connection that was established and then
+// lost (reset, closed) before any response: retried, and recorded in the
+// provider's health, but not counted by its breaker. Over HTTP/2 one lost
+// connection fails every request it carried at once, hundreds of them;
+// counting each would eject the deployment on a single event. An upstream
+// that is down refuses or times out the next dial, which does count.
+var errConnLost = errors.New("the upstream connection was lost before any response")
 
 // errLocal marks a failure of the gateway's own resources (out of file
 // descriptors or ports), which must not count against the upstream.
@@ -262,6 +271,9 @@ func transportError(parent, actx context.Context, err error) *provider.Error {
 				err.Error() + "); raise the process's open-file limit (LimitNOFILE, ulimit -n) or spread the load over more replicas"}
 	case errors.Is(err, context.DeadlineExceeded) || actx.Err() != nil || isTimeout(err):
 		return &provider.Error{Kind: provider.KindTimeout, Message: "the upstream did not answer in time", Cause: err}
+	case isConnLost(err):
+		return &provider.Error{Kind: provider.KindConnect, Cause: errors.Join(errConnLost, err),
+			Message: "the upstream connection was lost before any response: " + err.Error()}
 	}
 	return &provider.Error{Kind: provider.KindConnect, Message: "could not reach the upstream: " + err.Error(), Cause: err}
 }
@@ -283,6 +295,17 @@ func rewriteModel(body []byte, f provider.Format, model string) ([]byte, error) 
 		return body, nil
 	}
 	return jsonscan.SetString(body, "model", model)
+}
+
+// isConnLost reports whether err is a connection the upstream reset or
+// closed after it was established (not a failed dial) before answering.
+func isConnLost(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false
+	}
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // isLocalExhaustion reports whether a dial failed for lack of the gateway's

@@ -80,6 +80,11 @@ func decide(e *provider.Error, s attemptState) verdict {
 		}
 		return v
 	}
+	if errors.Is(e, errConnLost) && !s.committed {
+		// Retried and shown in health, not counted by the breaker (see
+		// errConnLost).
+		return verdict{act: actNext, outcome: OutcomeIgnore, unhealthy: true, counted: true}
+	}
 	v := verdict{act: actStop, outcome: OutcomeIgnore, counted: true}
 	upstream := e.UpstreamStatus != 0
 	switch {

@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -20,6 +22,7 @@ func TestDecide(t *testing.T) {
 	rl := up(provider.KindRateLimited, 429)
 	rl3 := &provider.Error{Kind: provider.KindRateLimited, UpstreamStatus: 429, RetryAfter: 3 * time.Second}
 	local := &provider.Error{Kind: provider.KindUnavailable, Cause: errLocal}
+	lost := &provider.Error{Kind: provider.KindConnect, Cause: errConnLost}
 	unservable := &provider.Error{Kind: provider.KindBadRequest, Cause: errUnservable}
 	paced := &provider.Error{Kind: provider.KindRateLimited, Cause: errors.Join(errPaced, errors.New("wait"))}
 	missingKey := &provider.Error{Kind: provider.KindAuth, Message: "OPENAI_API_KEY is not set"}
@@ -50,6 +53,7 @@ func TestDecide(t *testing.T) {
 		{"client left", &provider.Error{Kind: provider.KindCanceled}, fresh, verdict{act: actStop, outcome: OutcomeIgnore, counted: true}},
 		{"deadline passed", &provider.Error{Kind: provider.KindTimeout}, ended, verdict{act: actStop, outcome: OutcomeIgnore, counted: true}},
 		{"gateway out of file descriptors: not the upstream's fault", local, fresh, verdict{act: actNext, outcome: OutcomeIgnore, counted: true}},
+		{"connection lost before any response: retried, in health, not counted by the breaker", lost, fresh, verdict{act: actNext, outcome: OutcomeIgnore, unhealthy: true, counted: true}},
 		{"route cannot express the request: not an attempt", unservable, fresh, verdict{act: actDrop, outcome: OutcomeIgnore}},
 		{"held back by pacing: not an attempt", paced, fresh, verdict{act: actNext, outcome: OutcomeIgnore, paced: true}},
 		{"stream cut after commit counts a failure and stops", up(provider.KindBadGateway, 0), committed, verdict{act: actStop, outcome: OutcomeFailure, unhealthy: true, counted: true}},
@@ -81,5 +85,32 @@ func TestLocalExhaustionIsNotTheUpstreams(t *testing.T) {
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	if v := decide(transportError(ctx, ctx, refused), attemptState{}); v.outcome != OutcomeFailure {
 		t.Errorf("a refused connection: %+v, want a failure of the upstream", v)
+	}
+}
+
+// TestConnectionLostIsRetriedNotCounted: a connection reset or closed
+// before any response is retried and shows in health, but one lost
+// connection (over HTTP/2, hundreds of requests) must not eject the
+// deployment; a refused or reset dial still counts.
+func TestConnectionLostIsRetriedNotCounted(t *testing.T) {
+	ctx := context.Background()
+	for _, err := range []error{
+		&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)},
+		&net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)},
+		fmt.Errorf("Post \"http://x/v1\": %w", io.EOF),
+		io.ErrUnexpectedEOF,
+	} {
+		perr := transportError(ctx, ctx, err)
+		v := decide(perr, attemptState{})
+		if perr.Kind != provider.KindConnect || v.act != actNext || v.outcome != OutcomeIgnore || !v.unhealthy {
+			t.Errorf("%v: %s %+v, want a retried connect error, in health, ignored by the breaker", err, perr.Kind, v)
+		}
+		if v := decide(perr, attemptState{committed: true}); v.act != actStop {
+			t.Errorf("%v on a committed stream: %+v, want stop", err, v)
+		}
+	}
+	dialReset := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNRESET)}
+	if v := decide(transportError(ctx, ctx, dialReset), attemptState{}); v.outcome != OutcomeFailure {
+		t.Errorf("a dial reset: %+v, want a failure of the upstream", v)
 	}
 }

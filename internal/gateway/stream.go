@@ -243,17 +243,21 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 // written while the upstream has more already buffered go out together, and
 // everything written is flushed just before the pump blocks on the upstream
 // (and when it returns), so no event waits on a slow upstream.
+//
+// The pinger is a timer, not a goroutine: at 10,000 open streams a
+// goroutine each would cost 10,000 stacks for something that runs once in
+// StreamPing.
 type clientStream struct {
 	rc   *http.ResponseController
 	w    io.Writer
 	ping []byte // keep-alive for this client format; nil: none
 
-	mu    sync.Mutex // protects following
-	dirty bool
-	last  time.Time // last write
-
-	stopPing chan struct{}
-	pingDone chan struct{}
+	mu      sync.Mutex // protects following
+	dirty   bool
+	last    time.Time // last write
+	every   time.Duration
+	pinger  *time.Timer // nil until keepAlive
+	stopped bool        // stop was called: the pinger must not write
 }
 
 func newClientStream(w http.ResponseWriter, f provider.Format) *clientStream {
@@ -284,40 +288,49 @@ func (s *clientStream) flush() {
 
 // keepAlive writes a ping whenever the stream has been quiet for every
 // (after the response is committed), so proxies and clients do not drop a
-// stream whose upstream is thinking. stop ends and joins it.
+// stream whose upstream is thinking. stop ends it.
 func (s *clientStream) keepAlive(every time.Duration) {
-	if s.ping == nil || every <= 0 || s.stopPing != nil {
+	if s.ping == nil || every <= 0 {
 		return
 	}
-	s.stopPing, s.pingDone = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(s.pingDone)
-		t := time.NewTicker(every / 2)
-		defer t.Stop()
-		for {
-			select {
-			case <-s.stopPing:
-				return
-			case now := <-t.C:
-				s.mu.Lock()
-				if now.Sub(s.last) >= every {
-					s.last = now
-					if _, err := s.w.Write(s.ping); err == nil {
-						_ = s.rc.Flush()
-					}
-				}
-				s.mu.Unlock()
-			}
-		}
-	}()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pinger != nil || s.stopped {
+		return
+	}
+	s.every = every
+	s.pinger = time.AfterFunc(every, s.pingIfQuiet)
 }
 
-// stop ends the pinger and flushes what is left.
-func (s *clientStream) stop() {
-	if s.stopPing != nil {
-		close(s.stopPing)
-		<-s.pingDone
+// pingIfQuiet runs on the pinger's timer: it writes a ping if nothing was
+// written for every, and arms the timer for the next possible quiet end.
+func (s *clientStream) pingIfQuiet() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return
 	}
+	now := time.Now()
+	next := s.every - now.Sub(s.last)
+	if next <= 0 {
+		s.last = now
+		if _, err := s.w.Write(s.ping); err == nil {
+			_ = s.rc.Flush()
+		}
+		next = s.every
+	}
+	s.pinger.Reset(next)
+}
+
+// stop ends the pinger and flushes what is left. Once it returns the
+// pinger writes nothing more (a timer already firing sees stopped).
+func (s *clientStream) stop() {
+	s.mu.Lock()
+	s.stopped = true
+	if s.pinger != nil {
+		s.pinger.Stop()
+	}
+	s.mu.Unlock()
 	s.flush()
 }
 

@@ -221,3 +221,20 @@ func (c *breakerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), k[0], k[1])
 	}
 }
+
+// WatchProcess exports the process watcher's view: whether open file
+// descriptors are near the limit (process_open_fds and process_max_fds
+// give the counts) and the client connections open.
+func (r *Registry) WatchProcess(near func() bool, conns func() int64) {
+	r.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "llmgate_descriptors_near_limit",
+		Help: "1 while the process's open file descriptors are at or above 80% of its open-file limit (see GET /health's descriptors), else 0."},
+		func() float64 {
+			if near() {
+				return 1
+			}
+			return 0
+		}))
+	r.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "llmgate_client_connections",
+		Help: "Client connections open now (idle keep-alives included)."},
+		func() float64 { return float64(conns()) }))
+}

@@ -247,6 +247,13 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	if len(routesDown) > 0 {
 		resp["unroutable"] = routesDown
 	}
+	if s.o.Descriptors != nil {
+		if d := s.o.Descriptors(); d.Limit > 0 {
+			// Near the limit the gateway still serves (status unchanged),
+			// but new connections will soon fail: operators must see it.
+			resp["descriptors"] = d
+		}
+	}
 	if s.o.ConfigStatus != nil {
 		// A failed reload leaves the previous configuration serving: the
 		// gateway is no less healthy, but operators must see why.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/llmgate/llmgate/internal/gateway"
 	"github.com/llmgate/llmgate/internal/jsonscan"
+	"github.com/llmgate/llmgate/internal/procwatch"
 	"github.com/llmgate/llmgate/internal/provider"
 	"github.com/llmgate/llmgate/internal/store"
 )
@@ -81,6 +82,9 @@ type Options struct {
 	// SharedState reports the resilience state shared between replicas
 	// (GET /health "shared_state"); nil when there is none.
 	SharedState func() any
+	// Descriptors reports the process's open file descriptors against its
+	// limit, with a warning near it, for GET /health; nil shows none.
+	Descriptors func() procwatch.Descriptors
 	// ProtectMetrics makes /metrics and /health details need the master
 	// key (config auth.protect_metrics); /health/live and /health/ready
 	// stay open.

@@ -174,6 +174,17 @@ func TestOperationalEndpoints(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &h); err != nil || status != 200 || h.Status != "healthy" || h.Providers["oa"] != "ok" {
 		t.Errorf("/health: %d %s", status, body)
 	}
+	var fds struct {
+		Descriptors *struct {
+			Open    int    `json:"open"`
+			Limit   int    `json:"limit"`
+			Warning string `json:"warning"`
+		} `json:"descriptors"`
+	}
+	if err := json.Unmarshal([]byte(body), &fds); err != nil || fds.Descriptors == nil || fds.Descriptors.Open < 3 ||
+		fds.Descriptors.Limit < fds.Descriptors.Open || fds.Descriptors.Warning != "" {
+		t.Errorf("/health shows no descriptor count under the limit without a warning: %s", body)
+	}
 	status, _, body = do(t, http.MethodGet, base+"/logs?limit=5&provider=oa", nil, "")
 	if status != 200 || !strings.Contains(body, `"model_asked":"gpt-4o"`) || !strings.Contains(body, `"provider":"oa"`) {
 		t.Errorf("/logs: %d %s", status, body)
@@ -184,6 +195,9 @@ func TestOperationalEndpoints(t *testing.T) {
 	status, _, body = do(t, http.MethodGet, base+"/metrics", nil, "")
 	if status != 200 || !strings.Contains(body, `llmgate_requests_total{client_format="openai",error_kind="",model="gpt-4o",provider="oa",status_class="2xx"} 1`) {
 		t.Errorf("/metrics: %d, no request counted:\n%.2000s", status, body)
+	}
+	if !strings.Contains(body, "\nllmgate_descriptors_near_limit 0\n") || !strings.Contains(body, "\nprocess_open_fds ") {
+		t.Errorf("/metrics: no llmgate_descriptors_near_limit 0 or process_open_fds")
 	}
 	for _, tt := range []struct{ path, header, shape string }{
 		{"/v2/nothing", "", `"error":{"message":"unknown path`},
