@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,7 +45,10 @@ type result struct {
 	Latency  histogram     // whole request (for streams: to the last byte)
 	TTFB     histogram     // streams: to the first line of the body
 	TTFT     histogram     // streams: to the first event with content
-	Dials    int64         // connections the load generator opened
+	// TTFTs are the TTFT values themselves: at 100 ms the histogram's
+	// buckets are 1.6 ms wide, too coarse for a target of 200 µs added.
+	TTFTs []time.Duration
+	Dials int64 // connections the load generator opened
 	// UpstreamConns is how many new connections to the mock were opened in
 	// the measured window (by the load generator for direct, else by the
 	// proxy or gateway); -1 when unknown.
@@ -63,6 +67,7 @@ func (r *result) add(o *result) {
 	r.Latency.merge(&o.Latency)
 	r.TTFB.merge(&o.TTFB)
 	r.TTFT.merge(&o.TTFT)
+	r.TTFTs = append(r.TTFTs, o.TTFTs...)
 	r.Dials += o.Dials
 	if r.UpstreamConns < 0 || o.UpstreamConns < 0 {
 		r.UpstreamConns = -1
@@ -77,6 +82,20 @@ func (r *result) rps() float64 {
 		return 0
 	}
 	return float64(r.Requests) / r.Elapsed.Seconds()
+}
+
+// median is the exact median of ds (the mean of the middle two for an
+// even count), 0 for none. It sorts ds.
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	n := len(ds)
+	if n%2 == 1 {
+		return ds[n/2]
+	}
+	return (ds[n/2-1] + ds[n/2]) / 2
 }
 
 // cpuPerReq is the leg's process's CPU time per request.
@@ -179,6 +198,7 @@ func measure(ctx context.Context, l leg, o loadOptions) (*result, error) {
 		r.Latency.merge(&w.lat)
 		r.TTFB.merge(&w.ttfb)
 		r.TTFT.merge(&w.ttft)
+		r.TTFTs = append(r.TTFTs, w.ttfts...)
 		if w.last.After(last) {
 			last = w.last
 		}
@@ -207,7 +227,11 @@ type worker struct {
 	last       time.Time // when the last counted request finished
 	lat        histogram
 	ttfb, ttft histogram
+	ttfts      []time.Duration // up to maxSamples
 }
+
+// maxSamples bounds the exact TTFT values a worker keeps (8 MB).
+const maxSamples = 1 << 20
 
 func newWorker(ctx context.Context, hc *http.Client, base string, r request) (*worker, error) {
 	body := r.body()
@@ -252,6 +276,9 @@ func (w *worker) run(ctx context.Context, warmEnd, end time.Time) {
 		if w.stream {
 			w.ttfb.record(fb)
 			w.ttft.record(ft)
+			if len(w.ttfts) < maxSamples {
+				w.ttfts = append(w.ttfts, ft)
+			}
 		}
 	}
 }

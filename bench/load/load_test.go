@@ -318,6 +318,22 @@ func TestReadEvents(t *testing.T) {
 	}
 }
 
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []time.Duration
+		want time.Duration
+	}{
+		{nil, 0},
+		{[]time.Duration{5}, 5},
+		{[]time.Duration{9, 1, 5}, 5},
+		{[]time.Duration{100_300_000, 100_100_000, 100_000_000, 100_200_000}, 100_150_000},
+	} {
+		if got := median(slices.Clone(tc.in)); got != tc.want {
+			t.Errorf("median(%v) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestApplyQuick(t *testing.T) {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	d := fs.Duration("duration", 8*time.Second, "")
@@ -367,6 +383,7 @@ func fakeResult(sc, leg string, n int, lat, ttft, cpu time.Duration) *result {
 		if ttft > 0 {
 			r.TTFB.record(ttft)
 			r.TTFT.record(ttft)
+			r.TTFTs = append(r.TTFTs, ttft)
 		}
 	}
 	return r
@@ -487,7 +504,7 @@ func TestMeasure(t *testing.T) {
 			if r.Latency.n != uint64(r.Requests) || r.Latency.quantile(0.5) <= 0 {
 				t.Errorf("latency histogram has %d values for %d requests", r.Latency.n, r.Requests)
 			}
-			if tc.req.Stream && (r.TTFT.n != r.Latency.n || r.TTFB.quantile(0.5) > r.TTFT.quantile(0.5) || r.TTFT.quantile(0.5) > r.Latency.quantile(0.5)) {
+			if tc.req.Stream && (r.TTFT.n != r.Latency.n || len(r.TTFTs) != int(r.TTFT.n) || r.TTFB.quantile(0.5) > r.TTFT.quantile(0.5) || r.TTFT.quantile(0.5) > r.Latency.quantile(0.5)) {
 				t.Errorf("TTFB p50 %s, TTFT p50 %s, total p50 %s: out of order", r.TTFB.quantile(0.5), r.TTFT.quantile(0.5), r.Latency.quantile(0.5))
 			}
 		})
