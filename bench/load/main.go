@@ -397,7 +397,11 @@ func bench(ctx context.Context, o options) (rep *report, err error) {
 				progress("%-26s %-30s round %d/%d: %s + %s warm-up", sc.label(), l.Label, round+1, rounds, slice, warm)
 				lo := loadOptions{Conns: sc.Conns, Warmup: warm, Duration: slice}
 				if l.pprof != "" {
-					name := fmt.Sprintf("%s-%s-r%d", strings.ReplaceAll(l.Label, " ", "-"), sc.Slug, round+1)
+					who := strings.ReplaceAll(l.Label, " ", "-") // bare-proxy, or llmgate-<row>
+					if l.Name != "proxy" {
+						who = "llmgate-" + who
+					}
+					name := fmt.Sprintf("%s-%s-r%d", who, sc.Slug, round+1)
 					lo.OnMeasure = func(ctx context.Context) {
 						if err := fetchProfiles(ctx, l.pprof, o.Profile, name, slice); err != nil {
 							progress("profiling %s: %v", l.Label, err)
