@@ -9,65 +9,51 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// target is one server the load generator drives.
-type target struct {
-	Name  string // direct, proxy or llmgate
+// leg is one measured series of a scenario: the mock direct, the bare
+// proxy, or one row through llmgate.
+type leg struct {
+	Name  string // "direct", "proxy", or the row's slug
 	Label string // as printed
 	Base  string // http://host:port
-	// proc is the process whose CPU time is charged to the target: the mock
+	Req   request
+	// proc is the process whose CPU time is charged to the leg: the mock
 	// for direct, else the proxy or the gateway; nil charges nothing.
 	proc *child
 	// pprof is the base URL of the process's pprof endpoints, "" if none.
 	pprof string
+	// MockPort is the port of the mock the leg ends at, to count new
+	// upstream connections.
+	MockPort int
 }
 
-// scenario is one kind of load.
-type scenario struct {
-	Stream bool
-	Conns  int
-}
-
-func (s scenario) String() string {
-	kind := "chat"
-	if s.Stream {
-		kind = "stream"
-	}
-	unit := "conns"
-	if s.Conns == 1 {
-		unit = "conn"
-	}
-	return fmt.Sprintf("%s, %d %s", kind, s.Conns, unit)
-}
-
-// slug names the scenario in file names.
-func (s scenario) slug() string {
-	if s.Stream {
-		return fmt.Sprintf("stream-c%d", s.Conns)
-	}
-	return fmt.Sprintf("chat-c%d", s.Conns)
-}
-
-// result is one measurement: one scenario against one target.
+// result is one leg of one scenario, its rounds merged.
 type result struct {
-	Target   string
-	Scenario scenario
+	Scenario string // scenario slug
+	Leg      string // leg name
+	Conns    int
+	Stream   bool
 	Requests int64 // completed in the measured window
 	Errors   int64 // failed, warm-up included
 	FirstErr string
 	Elapsed  time.Duration // the measured window
 	Latency  histogram     // whole request (for streams: to the last byte)
-	TTFT     histogram     // streams: to the first data line
-	Dials    int64         // connections the load generator opened
+	TTFB     histogram     // streams: to the first line of the body
+	TTFT     histogram     // streams: to the first event with content
+	// TTFTs are the TTFT values themselves: at 100 ms the histogram's
+	// buckets are 1.6 ms wide, too coarse for a target of 200 µs added.
+	TTFTs []time.Duration
+	Dials int64 // connections the load generator opened
 	// UpstreamConns is how many new connections to the mock were opened in
 	// the measured window (by the load generator for direct, else by the
 	// proxy or gateway); -1 when unknown.
 	UpstreamConns int
-	CPU           time.Duration // CPU time of the target's process in the window
+	CPU           time.Duration // CPU time of the leg's process in the window
 }
 
 // add merges another round of the same measurement into r.
@@ -79,7 +65,9 @@ func (r *result) add(o *result) {
 	}
 	r.Elapsed += o.Elapsed
 	r.Latency.merge(&o.Latency)
+	r.TTFB.merge(&o.TTFB)
 	r.TTFT.merge(&o.TTFT)
+	r.TTFTs = append(r.TTFTs, o.TTFTs...)
 	r.Dials += o.Dials
 	if r.UpstreamConns < 0 || o.UpstreamConns < 0 {
 		r.UpstreamConns = -1
@@ -96,7 +84,21 @@ func (r *result) rps() float64 {
 	return float64(r.Requests) / r.Elapsed.Seconds()
 }
 
-// cpuPerReq is the target process's CPU time per request.
+// median is the exact median of ds (the mean of the middle two for an
+// even count), 0 for none. It sorts ds.
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	n := len(ds)
+	if n%2 == 1 {
+		return ds[n/2]
+	}
+	return (ds[n/2-1] + ds[n/2]) / 2
+}
+
+// cpuPerReq is the leg's process's CPU time per request.
 func (r *result) cpuPerReq() time.Duration {
 	if r.Requests == 0 {
 		return 0
@@ -104,30 +106,19 @@ func (r *result) cpuPerReq() time.Duration {
 	return r.CPU / time.Duration(r.Requests)
 }
 
-// requestBody is the chat request every measurement sends: a short prompt,
-// as instant for the mock as a request can be.
-func requestBody(model string, stream bool) []byte {
-	s := ""
-	if stream {
-		s = `"stream":true,`
-	}
-	return fmt.Appendf(nil, `{"model":%q,%s"max_tokens":64,"messages":[{"role":"system","content":"You are a load test."},{"role":"user","content":"Say hello to the llmgate load benchmark please"}]}`, model, s)
-}
-
 // loadOptions bound one measurement.
 type loadOptions struct {
+	Conns            int
 	Warmup, Duration time.Duration
-	Model            string
-	MockPort         int // to count new upstream connections
 	// OnMeasure, when set, is called as the measured window starts (after
 	// the warm-up) in a goroutine of its own; measure waits for it.
 	OnMeasure func(ctx context.Context)
 }
 
-// measure drives t with sc.Conns closed-loop workers, each on its own
+// measure drives l with o.Conns closed-loop workers, each on its own
 // keep-alive connection, for o.Warmup and then o.Duration, and returns
 // what the measured window saw.
-func measure(ctx context.Context, t target, sc scenario, o loadOptions) (*result, error) {
+func measure(ctx context.Context, l leg, o loadOptions) (*result, error) {
 	var dials atomic.Int64
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	tr := &http.Transport{
@@ -135,9 +126,9 @@ func measure(ctx context.Context, t target, sc scenario, o loadOptions) (*result
 			dials.Add(1)
 			return d.DialContext(ctx, network, addr)
 		},
-		MaxConnsPerHost:       sc.Conns,
-		MaxIdleConns:          sc.Conns,
-		MaxIdleConnsPerHost:   sc.Conns,
+		MaxConnsPerHost:       o.Conns,
+		MaxIdleConns:          o.Conns,
+		MaxIdleConnsPerHost:   o.Conns,
 		IdleConnTimeout:       time.Minute,
 		ResponseHeaderTimeout: 30 * time.Second,
 		DisableCompression:    true,
@@ -152,10 +143,9 @@ func measure(ctx context.Context, t target, sc scenario, o loadOptions) (*result
 	ctx, cancel := context.WithDeadline(ctx, end.Add(30*time.Second))
 	defer cancel()
 
-	body := requestBody(o.Model, sc.Stream)
-	workers := make([]*worker, sc.Conns)
+	workers := make([]*worker, o.Conns)
 	for i := range workers {
-		w, err := newWorker(ctx, hc, t.Base+"/v1/chat/completions", body, sc.Stream)
+		w, err := newWorker(ctx, hc, l.Base, l.Req)
 		if err != nil {
 			return nil, err
 		}
@@ -167,11 +157,7 @@ func measure(ctx context.Context, t target, sc scenario, o loadOptions) (*result
 	}
 
 	// The measured window opens after the warm-up.
-	var (
-		cpu0   time.Duration
-		ports0 map[int]bool
-		hooks  sync.WaitGroup
-	)
+	var hooks sync.WaitGroup
 	timer := time.NewTimer(time.Until(warmEnd))
 	select {
 	case <-timer.C:
@@ -179,27 +165,27 @@ func measure(ctx context.Context, t target, sc scenario, o loadOptions) (*result
 		timer.Stop()
 	}
 	cpu := func() time.Duration {
-		if t.proc == nil {
+		if l.proc == nil {
 			return 0
 		}
-		d, _ := cpuTime(t.proc.pid())
+		d, _ := cpuTime(l.proc.pid())
 		return d
 	}
-	cpu0 = cpu()
-	ports0, _ = peerPorts(o.MockPort)
+	cpu0 := cpu()
+	ports0, _ := peerPorts(l.MockPort)
 	if o.OnMeasure != nil {
 		hooks.Go(func() { o.OnMeasure(ctx) })
 	}
 	wg.Wait()
 	cpu1 := cpu()
-	ports1, _ := peerPorts(o.MockPort)
+	ports1, _ := peerPorts(l.MockPort)
 	hooks.Wait()
 	if err := ctx.Err(); err != nil && errors.Is(err, context.Canceled) {
 		return nil, err
 	}
 
-	r := &result{Target: t.Name, Scenario: sc, Dials: dials.Load(), CPU: cpu1 - cpu0, UpstreamConns: -1}
-	if ports0 != nil && ports1 != nil {
+	r := &result{Leg: l.Name, Conns: o.Conns, Stream: l.Req.Stream, Dials: dials.Load(), CPU: cpu1 - cpu0, UpstreamConns: -1}
+	if l.MockPort > 0 && ports0 != nil && ports1 != nil {
 		r.UpstreamConns = newPorts(ports0, ports1)
 	}
 	var last time.Time
@@ -210,7 +196,9 @@ func measure(ctx context.Context, t target, sc scenario, o loadOptions) (*result
 			r.FirstErr = w.firstErr.Error()
 		}
 		r.Latency.merge(&w.lat)
+		r.TTFB.merge(&w.ttfb)
 		r.TTFT.merge(&w.ttft)
+		r.TTFTs = append(r.TTFTs, w.ttfts...)
 		if w.last.After(last) {
 			last = w.last
 		}
@@ -226,30 +214,39 @@ func measure(ctx context.Context, t target, sc scenario, o loadOptions) (*result
 // one line reader, so the generator allocates little beyond what net/http
 // itself does. It is used by one goroutine.
 type worker struct {
-	hc     *http.Client
-	req    *http.Request
-	body   *bodyReader
-	br     *bufio.Reader
+	hc   *http.Client
+	req  *http.Request
+	body *bodyReader
+	br   *bufio.Reader
+	wire wire
+	// stream: read the answer as server-sent events.
 	stream bool
 
-	n, errs  int64
-	firstErr error
-	last     time.Time // when the last counted request finished
-	lat      histogram
-	ttft     histogram
+	n, errs    int64
+	firstErr   error
+	last       time.Time // when the last counted request finished
+	lat        histogram
+	ttfb, ttft histogram
+	ttfts      []time.Duration // up to maxSamples
 }
 
-func newWorker(ctx context.Context, hc *http.Client, url string, body []byte, stream bool) (*worker, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+// maxSamples bounds the exact TTFT values a worker keeps (8 MB).
+const maxSamples = 1 << 20
+
+func newWorker(ctx context.Context, hc *http.Client, base string, r request) (*worker, error) {
+	body := r.body()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+r.path(), nil)
 	if err != nil {
 		return nil, err
 	}
-	br := &bodyReader{b: body}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer bench")
+	for k, v := range r.headers() {
+		req.Header.Set(k, v)
+	}
 	req.ContentLength = int64(len(body))
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	return &worker{hc: hc, req: req, body: br, br: bufio.NewReaderSize(nil, 16<<10), stream: stream}, nil
+	return &worker{hc: hc, req: req, body: &bodyReader{b: body}, br: bufio.NewReaderSize(nil, 16<<10),
+		wire: r.Wire, stream: r.Stream}, nil
 }
 
 func (w *worker) run(ctx context.Context, warmEnd, end time.Time) {
@@ -258,7 +255,7 @@ func (w *worker) run(ctx context.Context, warmEnd, end time.Time) {
 		if !t0.Before(end) {
 			return
 		}
-		ttft, err := w.do(t0)
+		fb, ft, err := w.do(t0)
 		t1 := time.Now()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -277,46 +274,71 @@ func (w *worker) run(ctx context.Context, warmEnd, end time.Time) {
 		w.last = t1
 		w.lat.record(t1.Sub(t0))
 		if w.stream {
-			w.ttft.record(ttft)
+			w.ttfb.record(fb)
+			w.ttft.record(ft)
+			if len(w.ttfts) < maxSamples {
+				w.ttfts = append(w.ttfts, ft)
+			}
 		}
 	}
 }
 
 var (
-	dataPrefix = []byte("data:")
-	doneData   = []byte("[DONE]")
+	dataPrefix  = []byte("data:")
+	doneData    = []byte("[DONE]")
+	messageStop = []byte(`"message_stop"`)
 )
 
 // do sends one request and reads the whole answer. For a stream it returns
-// the time from t0 to the first data line, and fails unless the stream
-// ends with data: [DONE].
-func (w *worker) do(t0 time.Time) (time.Duration, error) {
+// the time from t0 to the first line of the body (time to first byte) and
+// to the first event with content (time to first token), and fails unless
+// the stream ends as its wire format says a complete stream ends.
+func (w *worker) do(t0 time.Time) (ttfb, ttft time.Duration, err error) {
 	w.body.off = 0
 	w.req.Body = w.body
 	resp, err := w.hc.Do(w.req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
-		return 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+		return 0, 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
 	}
 	if !w.stream {
 		_, err := io.Copy(io.Discard, resp.Body)
-		return 0, err
+		return 0, 0, err
 	}
 	w.br.Reset(resp.Body)
-	var ttft time.Duration
+	ttfb, ttft, err = readEvents(w.br, w.wire, t0)
+	return ttfb, ttft, err
+}
+
+// readEvents reads a stream of server-sent events to its end: the times
+// from t0 to its first line and to its first event with content, and an
+// error unless it ended as a complete stream of its wire format ends
+// (OpenAI: data: [DONE]; Anthropic: a message_stop event).
+func readEvents(br *bufio.Reader, wf wire, t0 time.Time) (ttfb, ttft time.Duration, err error) {
 	done, midLine := false, false
 	for {
-		line, err := w.br.ReadSlice('\n')
+		line, err := br.ReadSlice('\n')
+		if ttfb == 0 && len(line) > 0 {
+			ttfb = time.Since(t0)
+		}
 		if !midLine && bytes.HasPrefix(line, dataPrefix) {
-			if ttft == 0 {
+			data := line[len(dataPrefix):]
+			if ttft == 0 && hasContent(data) {
 				ttft = time.Since(t0)
 			}
-			if bytes.HasPrefix(bytes.TrimSpace(line[len(dataPrefix):]), doneData) {
-				done = true
+			switch wf {
+			case wireOpenAI:
+				if bytes.HasPrefix(bytes.TrimSpace(data), doneData) {
+					done = true
+				}
+			case wireAnthropic:
+				if bytes.Contains(data, messageStop) {
+					done = true
+				}
 			}
 		}
 		midLine = errors.Is(err, bufio.ErrBufferFull)
@@ -324,13 +346,40 @@ func (w *worker) do(t0 time.Time) (time.Duration, error) {
 			break
 		}
 		if err != nil && !midLine {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	if !done {
-		return 0, errors.New("the stream ended without data: [DONE]")
+	switch {
+	case !done && wf == wireAnthropic:
+		return 0, 0, errors.New("the stream ended without a message_stop event")
+	case !done:
+		return 0, 0, errors.New("the stream ended without data: [DONE]")
+	case ttft == 0:
+		return 0, 0, errors.New("the stream carried no content")
 	}
-	return ttft, nil
+	return ttfb, ttft, nil
+}
+
+var contentKeys = [][]byte{[]byte(`"content":`), []byte(`"text":`)}
+
+// hasContent reports whether an event's data carries text: a "content" or
+// "text" string that is not empty (an OpenAI delta, an Anthropic
+// text_delta), unlike the opening events (the role chunk with content "",
+// message_start, content_block_start with text "").
+func hasContent(data []byte) bool {
+	for _, key := range contentKeys {
+		for rest := data; ; {
+			i := bytes.Index(rest, key)
+			if i < 0 {
+				break
+			}
+			rest = bytes.TrimLeft(rest[i+len(key):], " ")
+			if len(rest) >= 2 && rest[0] == '"' && rest[1] != '"' {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // bodyReader reads one request body again and again without allocating.

@@ -1,12 +1,15 @@
-// Command load is llmgate's load benchmark. In one run it starts the mock
-// upstream (llmgate mock, instant answers), a bare httputil.ReverseProxy in
-// front of it and the gateway (llmgate serve with an openai provider pointing
-// at the mock and the request log in SQLite), drives all three with the same
-// closed-loop load generator, and prints requests/s, p50/p99 latency, time to
-// first token, CPU per request, peak RSS and the ratios the performance
-// targets are stated in:
+// Command load is llmgate's load benchmark. In one run it starts the mocks
+// (llmgate mock: instant answers; one whose first token is delayed; a slow
+// one speaking h2c), a bare httputil.ReverseProxy in front of the first two,
+// and two gateways (llmgate serve with the request log on SQLite, the
+// default, and with it off), and measures every path of issue 11 beside the
+// bare proxy, the targets alternated in rounds: passthrough chat, with the
+// request log off, with a virtual key, translated to an Anthropic upstream,
+// streamed, translated and streamed; the latency added at one connection;
+// time to first byte and to first token; RSS; and 10,000 streams open at
+// once. It prints one line per path with its target and PASS or FAIL:
 //
-//	go run ./bench/load [-duration 10s] [-warmup 2s] [-conns 1,32] [-streams 1000] [-json]
+//	go run ./bench/load [-duration 8s] [-warmup 2s] [-rounds 4] [-streams 10000] [-json] [-quick]
 //
 // Everything listens on 127.0.0.1 and is stopped at the end, on error and on
 // Ctrl-C. The run is bounded in time. It exits 1 when a target is missed and
@@ -25,7 +28,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,17 +37,31 @@ import (
 type options struct {
 	Duration, Warmup time.Duration
 	Rounds           int
-	Conns            []int
-	StreamConns      int
+	Conns            int
 	Streams          int
 	StreamDelay      time.Duration
+	FirstTokenDelay  time.Duration
+	Settle           time.Duration
 	SkipStreams      bool
+	StreamsDirect    bool
+	Quick            bool
+	Only             string
 	JSON             bool
 	Llmgate          string // prebuilt binary; "" builds ./cmd/llmgate
 	Profile          string // directory for pprof profiles; "" profiles nothing
 	Keep             bool
 	RawProxy         bool
-	Persist          bool
+}
+
+// quickDefaults are the -quick values of the flags not set explicitly.
+var quickDefaults = map[string]string{
+	"duration":           "1s",
+	"warmup":             "250ms",
+	"rounds":             "1",
+	"streams":            "1000",
+	"stream-token-delay": "200ms",
+	"first-token-delay":  "10ms",
+	"settle":             "1s",
 }
 
 func main() {
@@ -57,19 +73,22 @@ func main() {
 	rawProxy := flag.Bool("raw-proxy", false, "let the bare proxy stream request bodies to the upstream unread (see bench/README.md)")
 
 	var o options
-	flag.DurationVar(&o.Duration, "duration", 10*time.Second, "measured time per measurement")
+	flag.DurationVar(&o.Duration, "duration", 8*time.Second, "measured time per target of each load")
 	flag.DurationVar(&o.Warmup, "warmup", 2*time.Second, "unmeasured load before each measurement (spread over its rounds)")
-	flag.IntVar(&o.Rounds, "rounds", 5, "split each measurement into this many rounds that alternate the targets")
-	conns := flag.String("conns", "1,32", "connection counts for the non-streaming measurements")
-	flag.IntVar(&o.StreamConns, "stream-conns", 32, "connections for the streaming measurement (0: skip it)")
-	flag.IntVar(&o.Streams, "streams", 1000, "streams opened at once in the open-streams test")
-	flag.DurationVar(&o.StreamDelay, "stream-token-delay", 300*time.Millisecond, "the slow mock's delay between events in the open-streams test (a stream lasts 13 of these)")
+	flag.IntVar(&o.Rounds, "rounds", 4, "split each measurement into this many rounds that alternate the targets")
+	flag.IntVar(&o.Conns, "conns", 32, "connections of the many-connection rows (1-6)")
+	flag.IntVar(&o.Streams, "streams", 10000, "streams opened at once in the open-streams test")
+	flag.DurationVar(&o.StreamDelay, "stream-token-delay", time.Second, "the slow mock's delay between events in the open-streams test (a stream lasts 13 of these)")
+	flag.DurationVar(&o.FirstTokenDelay, "first-token-delay", 25*time.Millisecond, "the first-token mock's delay before its first content event")
+	flag.DurationVar(&o.Settle, "settle", 5*time.Second, "wait after the open streams end before reading llmgate's RSS again")
 	flag.BoolVar(&o.SkipStreams, "skip-streams", false, "skip the open-streams test")
+	flag.BoolVar(&o.StreamsDirect, "streams-direct", false, "also open the streams against the slow mock directly first, as a reference for what the clients and the mock alone take")
+	flag.BoolVar(&o.Quick, "quick", false, "smoke run for CI: 1s per measurement, 1 round, 1000 streams; fails only on errors, not on targets")
+	flag.StringVar(&o.Only, "only", "", "measure only these rows (comma-separated slugs: chat, chat-nolog, chat-key, translated, stream, translated-stream, chat-c1, first-token)")
 	flag.BoolVar(&o.JSON, "json", false, "print the results as JSON instead of a table")
 	flag.StringVar(&o.Llmgate, "llmgate", "", "use this llmgate binary instead of building ./cmd/llmgate")
-	flag.StringVar(&o.Profile, "profile", "", "write CPU and allocation profiles of the proxy and the gateway here (the gateway then runs inside a re-executed benchmark process, wired by cli.NewApp as llmgate serve wires it)")
-	flag.BoolVar(&o.Persist, "persist", true, "persist llmgate's request log to SQLite, as by default (false: in memory only)")
-	flag.BoolVar(&o.Keep, "keep", false, "keep the temporary directory (logs, config, SQLite database)")
+	flag.StringVar(&o.Profile, "profile", "", "write CPU and allocation profiles of the proxy and the gateways here (the gateways then run inside a re-executed benchmark process, wired by cli.NewApp as llmgate serve wires them)")
+	flag.BoolVar(&o.Keep, "keep", false, "keep the temporary directory (logs, configs, SQLite databases)")
 	flag.Parse()
 	o.RawProxy = *rawProxy
 
@@ -81,16 +100,36 @@ func main() {
 		exitOn(serveGateway(*serveGW, *pprofAddr))
 		return
 	}
-	var err error
-	if o.Conns, err = parseConns(*conns); err != nil {
-		fmt.Fprintf(os.Stderr, "-conns: %v\n", err)
+	if o.Quick {
+		if err := applyQuick(flag.CommandLine); err != nil {
+			fmt.Fprintf(os.Stderr, "-quick: %v\n", err)
+			os.Exit(2)
+		}
+	}
+	if o.Duration <= 0 || o.Rounds < 1 || o.Warmup < 0 || o.Streams < 0 || o.Conns < 1 || o.Settle < 0 {
+		fmt.Fprintln(os.Stderr, "-duration, -rounds and -conns must be positive; -warmup, -streams and -settle not negative")
 		os.Exit(2)
 	}
-	if o.Duration <= 0 || o.Rounds < 1 || o.Warmup < 0 || o.Streams < 0 || o.StreamConns < 0 {
-		fmt.Fprintln(os.Stderr, "-duration and -rounds must be positive; -warmup, -streams and -stream-conns not negative")
+	if len(filterScenarios(scenarios(o.Conns), o.Only)) == 0 && o.Only != "" {
+		fmt.Fprintf(os.Stderr, "-only %q matches no row\n", o.Only)
 		os.Exit(2)
 	}
 	os.Exit(run(o))
+}
+
+// applyQuick sets the -quick values of the flags the command line did not
+// set.
+func applyQuick(fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for name, v := range quickDefaults {
+		if !set[name] {
+			if err := fs.Set(name, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func exitOn(err error) {
@@ -100,31 +139,24 @@ func exitOn(err error) {
 	}
 }
 
-func parseConns(s string) ([]int, error) {
-	var out []int
-	for f := range strings.SplitSeq(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("%q is not a positive number", f)
-		}
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
-}
-
 // report is everything one run measured.
 type report struct {
 	Started    time.Time
 	GoMaxProcs int
 	Options    options
+	Scenarios  []scenario
 	Results    []*result
-	// Gateway memory after the load measurements (before the open-streams
-	// test).
-	RSS, PeakRSS int64
-	Mem          memStatus
-	Streams      *streamsResult
-	Targets      []targetCheck
+	// Memory of each gateway after the load measurements (before the
+	// open-streams test), by gateway name.
+	Mem     map[string]memStatus
+	Streams *streamsResult
+	// StreamsDirect is the same test against the mock directly
+	// (-streams-direct).
+	StreamsDirect *streamsResult
+	Targets       []targetCheck
+	// FileLimit is the open-file limit the benchmark and its children ran
+	// with.
+	FileLimit uint64
 }
 
 func run(o options) int {
@@ -132,8 +164,11 @@ func run(o options) int {
 	defer stop()
 	// Bounded: every measurement plus a generous allowance for start-up and
 	// the open-streams test.
-	n := len(o.Conns)*3 + 3
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(n)*(o.Warmup+o.Duration+time.Duration(o.Rounds)*40*time.Second)+5*time.Minute)
+	legs := 0
+	for _, sc := range filterScenarios(scenarios(o.Conns), o.Only) {
+		legs += len(sc.Rows) + 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(legs)*(o.Warmup+o.Duration+time.Duration(o.Rounds)*40*time.Second)+5*time.Minute)
 	defer cancel()
 
 	rep, err := bench(ctx, o)
@@ -141,7 +176,7 @@ func run(o options) int {
 		fmt.Fprintf(os.Stderr, "llmgate load benchmark: %v\n", err)
 		return 2
 	}
-	rep.Targets = checkTargets(rep, o)
+	rep.Targets = checkTargets(rep)
 	if o.JSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -152,8 +187,14 @@ func run(o options) int {
 	} else {
 		writeTable(os.Stdout, rep)
 	}
-	for _, t := range rep.Targets {
-		if !t.Pass {
+	return exitStatus(rep.Targets, o.Quick)
+}
+
+// exitStatus is 1 when a target is missed (with quick, only an errors
+// target), else 0.
+func exitStatus(ts []targetCheck, quick bool) int {
+	for _, t := range ts {
+		if !t.Pass && (!quick || t.Smoke) {
 			return 1
 		}
 	}
@@ -166,13 +207,28 @@ func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
 
-const (
-	fastModel = "gpt-4o-mini"
-	slowModel = "gpt-4o-mini-slow"
-)
+// masterKey is the default gateway's master key, for the admin API.
+const masterKey = "bench-master-key-0123456789abcdef"
 
 func bench(ctx context.Context, o options) (rep *report, err error) {
-	rep = &report{Started: time.Now(), GoMaxProcs: gomaxprocs(), Options: o}
+	rep = &report{Started: time.Now(), GoMaxProcs: gomaxprocs(), Options: o, Mem: map[string]memStatus{}}
+	rep.Scenarios = filterScenarios(scenarios(o.Conns), o.Only)
+	streams := !o.SkipStreams && o.Streams > 0
+	// The open-streams test holds one client connection per stream in this
+	// process and in the gateway (its children inherit the limit).
+	if rep.FileLimit, err = raiseFileLimit(); err != nil {
+		return nil, err
+	}
+	if need := uint64(o.Streams) + 512; streams && rep.FileLimit < need {
+		if !o.Quick {
+			return nil, fmt.Errorf("the open-file limit is %d, too low for %d streams (about %d needed): lower -streams", rep.FileLimit, o.Streams, need)
+		}
+		o.Streams = int(rep.FileLimit) - 512
+		rep.Options.Streams = o.Streams
+		progress("open-file limit %d: -quick opens %d streams", rep.FileLimit, o.Streams)
+		streams = o.Streams > 0
+	}
+
 	dir, err := os.MkdirTemp("", "llmgate-bench-*")
 	if err != nil {
 		return nil, err
@@ -207,7 +263,8 @@ func bench(ctx context.Context, o options) (rep *report, err error) {
 			err = fmt.Errorf("%w (logs in %s)", err, dir)
 		}
 	}()
-	start := func(name string, argv ...string) (*child, error) {
+	// start starts a server and waits until GET ready answers 200.
+	start := func(name, ready string, argv ...string) (*child, error) {
 		c, err := startChild(name, dir, argv)
 		if err != nil {
 			return nil, err
@@ -216,110 +273,142 @@ func bench(ctx context.Context, o options) (rep *report, err error) {
 		if _, err := c.waitListening(ctx, 20*time.Second); err != nil {
 			return nil, err
 		}
+		if err := c.waitReady(ctx, "http://"+c.addr+ready, 20*time.Second); err != nil {
+			return nil, err
+		}
 		return c, nil
 	}
+	startMock := func(name string, args ...string) (*child, error) {
+		return start(name, "/v1/models", append([]string{bin, "mock", "--listen", "127.0.0.1:0"}, args...)...)
+	}
+	startProxy := func(name string, up *child) (*child, error) {
+		args := []string{self, "-serve-proxy", "127.0.0.1:0", "-upstream", "http://" + up.addr}
+		if o.RawProxy {
+			args = append(args, "-raw-proxy")
+		}
+		if o.Profile != "" {
+			args = append(args, "-pprof", "127.0.0.1:0")
+		}
+		return start(name, "/v1/models", args...)
+	}
 
-	// The instant upstream.
-	mock, err := start("mock", bin, "mock", "--listen", "127.0.0.1:0")
+	// The upstreams: the instant mock (OpenAI and Anthropic endpoints), the
+	// mock whose first token is delayed, and the slow h2c mock.
+	mock, err := startMock("mock")
 	if err != nil {
 		return nil, err
 	}
-	mockURL := "http://" + mock.addr
-	if err := mock.waitReady(ctx, mockURL+"/v1/models", 10*time.Second); err != nil {
+	ftd, err := startMock("mock-ftd", "--first-token-delay", o.FirstTokenDelay.String())
+	if err != nil {
 		return nil, err
 	}
-	mockPort := portOf(mock.addr)
+	slowAddr := mock.addr
+	var slow *child
+	if streams {
+		if slow, err = startMock("mock-slow", "--h2c", "--token-delay", o.StreamDelay.String()); err != nil {
+			return nil, err
+		}
+		slowAddr = slow.addr
+	}
 
-	// The slow upstream for the open-streams test.
-	slowURL := mockURL
-	if !o.SkipStreams && o.Streams > 0 {
-		slow, err := start("mock-slow", bin, "mock", "--listen", "127.0.0.1:0", "--token-delay", o.StreamDelay.String())
+	// A bare reverse proxy in front of each of the first two: this binary,
+	// re-executed.
+	proxy, err := startProxy("proxy", mock)
+	if err != nil {
+		return nil, err
+	}
+	proxyFTD, err := startProxy("proxy-ftd", ftd)
+	if err != nil {
+		return nil, err
+	}
+
+	// The gateways.
+	maxConns := max(4096, o.Streams+1024)
+	gws := map[string]*child{}
+	for _, g := range []struct {
+		name    string
+		persist bool
+	}{{gwDefault, true}, {gwNoLog, false}} {
+		cfgPath := filepath.Join(dir, g.name+".yaml")
+		cfg := gatewayConfig(gatewayParams{
+			MockURL: "http://" + mock.addr, FTDURL: "http://" + ftd.addr, SlowURL: "http://" + slowAddr,
+			DataDir: filepath.Join(dir, g.name+"-data"), Persist: g.persist, MasterKey: g.persist, MaxConns: maxConns,
+		})
+		if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+			return nil, err
+		}
+		args := []string{bin, "serve", "--config", cfgPath}
+		if o.Profile != "" {
+			args = []string{self, "-serve-gateway", cfgPath, "-pprof", "127.0.0.1:0"}
+		}
+		c, err := start(g.name, "/health/live", args...)
 		if err != nil {
 			return nil, err
 		}
-		slowURL = "http://" + slow.addr
-		if err := slow.waitReady(ctx, slowURL+"/v1/models", 10*time.Second); err != nil {
-			return nil, err
-		}
+		gws[g.name] = c
 	}
 
-	// The bare reverse proxy: this binary, re-executed.
-	pargs := []string{self, "-serve-proxy", "127.0.0.1:0", "-upstream", mockURL}
-	if o.RawProxy {
-		pargs = append(pargs, "-raw-proxy")
-	}
-	if o.Profile != "" {
-		pargs = append(pargs, "-pprof", "127.0.0.1:0")
-	}
-	proxy, err := start("proxy", pargs...)
+	// The virtual key of row 3: limits far above what the run can reach, so
+	// that it is admitted, and accounted, on every request.
+	secret, err := createKey(ctx, "http://"+gws[gwDefault].addr)
 	if err != nil {
 		return nil, err
 	}
-	if err := proxy.waitReady(ctx, "http://"+proxy.addr+"/v1/models", 10*time.Second); err != nil {
-		return nil, err
-	}
 
-	// The gateway.
-	cfgPath := filepath.Join(dir, "llmgate.yaml")
-	if err := os.WriteFile(cfgPath, gatewayConfig(mockURL, slowURL, filepath.Join(dir, "data"), o.Persist), 0o600); err != nil {
-		return nil, err
-	}
-	gargs := []string{bin, "serve", "--config", cfgPath}
+	pprofs := map[*child]string{}
 	if o.Profile != "" {
-		gargs = []string{self, "-serve-gateway", cfgPath, "-pprof", "127.0.0.1:0"}
-	}
-	gw, err := start("llmgate", gargs...)
-	if err != nil {
-		return nil, err
-	}
-	if err := gw.waitReady(ctx, "http://"+gw.addr+"/health/live", 20*time.Second); err != nil {
-		return nil, err
-	}
-
-	targets := []target{
-		{Name: "direct", Label: "direct (mock)", Base: mockURL, proc: mock},
-		{Name: "proxy", Label: "bare proxy", Base: "http://" + proxy.addr, proc: proxy},
-		{Name: "llmgate", Label: "llmgate", Base: "http://" + gw.addr, proc: gw},
-	}
-	if o.Profile != "" {
-		for i := range targets[1:] {
-			t := &targets[i+1]
-			if t.pprof, err = pprofURL(t.proc); err != nil {
+		for _, c := range []*child{proxy, proxyFTD, gws[gwDefault], gws[gwNoLog]} {
+			if pprofs[c], err = pprofURL(c); err != nil {
 				return nil, err
 			}
 		}
 	}
 
-	var scenarios []scenario
-	for _, c := range slices.Backward(o.Conns) { // the highest first
-		scenarios = append(scenarios, scenario{Conns: c})
-	}
-	if o.StreamConns > 0 {
-		scenarios = append(scenarios, scenario{Stream: true, Conns: o.StreamConns})
-	}
-	// Each measurement is split into rounds that alternate the targets, in
+	// Each scenario's legs are measured in rounds that alternate them, in
 	// a rotating order, so that load from elsewhere on a shared machine
-	// falls on all three alike.
+	// falls on all of them alike.
 	rounds := o.Rounds
 	slice := o.Duration / time.Duration(rounds)
 	warm := o.Warmup / time.Duration(rounds)
-	for _, sc := range scenarios {
-		merged := make([]*result, len(targets))
+	for _, sc := range rep.Scenarios {
+		up, px := mock, proxy
+		if sc.Upstream == upFirstToken {
+			up, px = ftd, proxyFTD
+		}
+		upPort := portOf(up.addr)
+		var legs []leg
+		if sc.Direct {
+			legs = append(legs, leg{Name: "direct", Label: "direct (mock)", Base: "http://" + up.addr, Req: sc.Bare, proc: up, MockPort: upPort})
+		}
+		legs = append(legs, leg{Name: "proxy", Label: "bare proxy", Base: "http://" + px.addr, Req: sc.Bare, proc: px, pprof: pprofs[px], MockPort: upPort})
+		for _, r := range sc.Rows {
+			gw := gws[r.Gateway]
+			req := r.Req
+			if r.VirtualKey {
+				req.Header = map[string]string{"Authorization": "Bearer " + secret}
+			}
+			legs = append(legs, leg{Name: r.Slug, Label: rowLabel(r), Base: "http://" + gw.addr, Req: req, proc: gw, pprof: pprofs[gw], MockPort: upPort})
+		}
+		merged := make([]*result, len(legs))
 		for round := range rounds {
-			for k := range targets {
-				i := (k + round) % len(targets)
-				t := targets[i]
-				progress("%-18s %-14s round %d/%d: %s + %s warm-up", sc, t.Label, round+1, rounds, slice, warm)
-				lo := loadOptions{Warmup: warm, Duration: slice, Model: fastModel, MockPort: mockPort}
-				if t.pprof != "" {
-					name := fmt.Sprintf("%s-%s-r%d", t.Name, sc.slug(), round+1)
+			for k := range legs {
+				i := (k + round) % len(legs)
+				l := legs[i]
+				progress("%-26s %-30s round %d/%d: %s + %s warm-up", sc.label(), l.Label, round+1, rounds, slice, warm)
+				lo := loadOptions{Conns: sc.Conns, Warmup: warm, Duration: slice}
+				if l.pprof != "" {
+					who := strings.ReplaceAll(l.Label, " ", "-") // bare-proxy, or llmgate-<row>
+					if l.Name != "proxy" {
+						who = "llmgate-" + who
+					}
+					name := fmt.Sprintf("%s-%s-r%d", who, sc.Slug, round+1)
 					lo.OnMeasure = func(ctx context.Context) {
-						if err := fetchProfiles(ctx, t.pprof, o.Profile, name, slice); err != nil {
-							progress("profiling %s: %v", t.Name, err)
+						if err := fetchProfiles(ctx, l.pprof, o.Profile, name, slice); err != nil {
+							progress("profiling %s: %v", l.Label, err)
 						}
 					}
 				}
-				r, err := measure(ctx, t, sc, lo)
+				r, err := measure(ctx, l, lo)
 				if err != nil {
 					return nil, err
 				}
@@ -331,6 +420,7 @@ func bench(ctx context.Context, o options) (rep *report, err error) {
 				if r.Errors > 0 {
 					progress("  %d errors; first: %s", r.Errors, r.FirstErr)
 				}
+				r.Scenario = sc.Slug
 				if merged[i] == nil {
 					merged[i] = r
 				} else {
@@ -340,26 +430,36 @@ func bench(ctx context.Context, o options) (rep *report, err error) {
 		}
 		rep.Results = append(rep.Results, merged...)
 	}
-	m, err := readMem(gw.pid())
-	if err != nil {
-		return nil, err
+	for name, gw := range gws {
+		if rep.Mem[name], err = readMem(gw.pid()); err != nil {
+			return nil, err
+		}
 	}
-	rep.RSS, rep.PeakRSS, rep.Mem = m.RSS, m.Peak, m
 	if o.Profile != "" {
-		// What the gateway holds after the load run, and the runtime's view
-		// of its memory (the MemStats at the end of the debug=1 text).
-		for _, t := range targets[1:] {
+		// What each process holds after the load run, and the runtime's
+		// view of its memory (the MemStats at the end of the debug=1 text).
+		for c, base := range pprofs {
 			for _, f := range []struct{ q, file string }{{"", ".heap.pprof"}, {"?debug=1", ".heap.txt"}} {
-				if err := fetchTo(ctx, t.pprof+"/debug/pprof/heap"+f.q, filepath.Join(o.Profile, t.Name+"-after-load"+f.file)); err != nil {
-					progress("heap profile of %s: %v", t.Name, err)
+				if err := fetchTo(ctx, base+"/debug/pprof/heap"+f.q, filepath.Join(o.Profile, c.name+"-after-load"+f.file)); err != nil {
+					progress("heap profile of %s: %v", c.name, err)
 				}
 			}
 		}
 	}
 
-	if !o.SkipStreams && o.Streams > 0 {
-		progress("opening %d streams at once through llmgate (%s between events)", o.Streams, o.StreamDelay)
-		rep.Streams, err = openStreams(ctx, "http://"+gw.addr, slowModel, o.Streams, gw, 2*time.Minute)
+	if streams && o.StreamsDirect {
+		progress("opening %d streams at once directly to the slow mock (%s between events)", o.Streams, o.StreamDelay)
+		rep.StreamsDirect, err = openStreams(ctx, streamsOptions{Base: "http://" + slow.addr, Model: fastModel, N: o.Streams,
+			Mock: slow, Timeout: 3 * time.Minute, Settle: o.Settle}, slow)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if streams {
+		gw := gws[gwDefault]
+		progress("opening %d streams at once through llmgate to the h2c mock (%s between events)", o.Streams, o.StreamDelay)
+		rep.Streams, err = openStreams(ctx, streamsOptions{Base: "http://" + gw.addr, Model: slowModel, N: o.Streams,
+			Mock: slow, Timeout: 3 * time.Minute, Settle: o.Settle}, gw)
 		if err != nil {
 			return nil, err
 		}
@@ -370,18 +470,77 @@ func bench(ctx context.Context, o options) (rep *report, err error) {
 	return rep, nil
 }
 
-// gatewayConfig is the benchmark's llmgate.yaml: one openai provider per
-// mock, each serving one model, and the request log persisted to SQLite in
-// the run's temporary directory (the default store).
-func gatewayConfig(mockURL, slowURL, dataDir string, persist bool) []byte {
+// rowLabel names a row's leg in progress lines and the measurements table.
+func rowLabel(r row) string {
+	if r.N > 0 {
+		return fmt.Sprintf("%d %s", r.N, r.Slug)
+	}
+	return r.Slug
+}
+
+// gatewayParams shape one gateway's configuration.
+type gatewayParams struct {
+	MockURL, FTDURL, SlowURL string // the mocks' roots
+	DataDir                  string
+	Persist                  bool // request_log.persist
+	MasterKey                bool // set masterKey (for the admin API)
+	MaxConns                 int  // server.max_connections
+}
+
+// gatewayConfig is a benchmark llmgate.yaml: an openai and an anthropic
+// provider on the instant mock, an openai provider on the first-token mock
+// and one on the slow mock over h2c, with the default store (SQLite in the
+// run's temporary directory). Every model has a list price, so no request
+// is logged as unpriced.
+func gatewayConfig(p gatewayParams) []byte {
+	mk := ""
+	if p.MasterKey {
+		mk = fmt.Sprintf("master_key: %q\n", masterKey)
+	}
 	return fmt.Appendf(nil, `# generated by bench/load
 listen: 127.0.0.1:0
-storage: {driver: sqlite, data_dir: %q}
+%sstorage: {driver: sqlite, data_dir: %q}
 request_log: {persist: %t}
+server: {max_connections: %d}
 providers:
   mock: {type: openai, base_url: %q, api_key: x, models: [%s]}
-  mock-slow: {type: openai, base_url: %q, api_key: x, models: [%s]}
-`, dataDir, persist, mockURL+"/v1", fastModel, slowURL+"/v1", slowModel)
+  mock-an: {type: anthropic, base_url: %q, api_key: x, models: [%s]}
+  mock-ftd: {type: openai, base_url: %q, api_key: x}
+  mock-slow: {type: openai, base_url: %q, api_key: x, protocol: h2c}
+models:
+  %s: {route: [mock-ftd/%s]}
+  %s: {route: [mock-slow/%s]}
+`, mk, p.DataDir, p.Persist, p.MaxConns,
+		p.MockURL+"/v1", fastModel, p.MockURL, claudeModel, p.FTDURL+"/v1", p.SlowURL+"/v1",
+		ftdModel, fastModel, slowModel, fastModel)
+}
+
+// createKey creates row 3's virtual key through the admin API and returns
+// its secret.
+func createKey(ctx context.Context, base string) (string, error) {
+	body := `{"name":"bench","rpm":10000000,"tpm":1000000000000,"budget_usd":1e9,"budget_period":"total"}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/admin/keys", strings.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+masterKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("creating the virtual key: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("creating the virtual key: POST /admin/keys: %s: %s", resp.Status, b)
+	}
+	var nk struct {
+		Secret string `json:"secret"`
+	}
+	if err := json.Unmarshal(b, &nk); err != nil || nk.Secret == "" {
+		return "", fmt.Errorf("creating the virtual key: no secret in %s", b)
+	}
+	return nk.Secret, nil
 }
 
 func portOf(addr string) int {

@@ -106,6 +106,21 @@ func peerPorts(port int) (map[int]bool, error) {
 }
 
 func parsePeerPorts(sc *bufio.Scanner, port int) map[int]bool {
+	return parsePeerPortsIn(sc, port, false)
+}
+
+// establishedPeers is peerPorts without the connections that are closed or
+// closing (TIME_WAIT and the rest): the ones open now.
+func establishedPeers(port int) (int, error) {
+	f, err := os.Open("/proc/net/tcp")
+	if err != nil {
+		return 0, fmt.Errorf("listing TCP connections: %w", err)
+	}
+	defer f.Close()
+	return len(parsePeerPortsIn(bufio.NewScanner(f), port, true)), nil
+}
+
+func parsePeerPortsIn(sc *bufio.Scanner, port int, established bool) map[int]bool {
 	out := map[int]bool{}
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -115,7 +130,7 @@ func parsePeerPorts(sc *bufio.Scanner, port int) map[int]bool {
 		}
 		lp, ok1 := hexPort(f[1])
 		rp, ok2 := hexPort(f[2])
-		if !ok1 || !ok2 || f[3] == "0A" { // 0A: LISTEN
+		if !ok1 || !ok2 || f[3] == "0A" || (established && f[3] != "01") { // 0A: LISTEN, 01: ESTABLISHED
 			continue
 		}
 		switch port {
@@ -147,4 +162,15 @@ func newPorts(before, after map[int]bool) int {
 		}
 	}
 	return n
+}
+
+// fdCount is how many file descriptors pid holds open.
+func fdCount(pid int) (int, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	return len(names), err
 }

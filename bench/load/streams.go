@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -22,48 +23,110 @@ type streamsResult struct {
 	Errors    int
 	ErrorKind []string // distinct error messages, a few
 	PeakOpen  int      // streams open at once (headers received, not ended)
+	TTFB      histogram
 	TTFT      histogram
 	Total     histogram
 	Elapsed   time.Duration
-	// RSSOpen is the gateway's highest VmRSS sampled while streams were
-	// open; PeakAfter its VmHWM after the test.
-	RSSOpen, RSSAfter, PeakAfter int64
+	// The gateway's VmRSS: before the streams start, the highest sample
+	// while any was open, as the last one ended, and after Settle more.
+	RSSBefore, RSSOpen, RSSEnd, RSSAfter int64
+	Settle                               time.Duration
+	PeakAfter                            int64 // VmHWM after the test
+	// The most descriptors the gateway held, and the most connections
+	// established to the slow mock, sampled while streams were open.
+	FDs, UpConns int
+	// CPU time the gateway, the slow mock and the benchmark (the clients)
+	// spent during the test: on a 2-core machine the three compete.
+	CPUGateway, CPUMock, CPUClient time.Duration
+	// Direct: the streams went to the mock, not through llmgate.
+	Direct bool
 }
 
-// openStreams starts n streaming requests at once against base (the
-// gateway, routed to the slow mock so that each stream stays open for a
-// while), reads each to its end, and samples the gateway's memory while
-// they are open. Each stream has its own connection.
-func openStreams(ctx context.Context, base, model string, n int, gw *child, timeout time.Duration) (*streamsResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+// perStream is the RSS each open stream cost: (RSS while open - RSS
+// before) / the streams open at once; 0 when none was open.
+func (s *streamsResult) perStream() int64 {
+	if s.PeakOpen == 0 {
+		return 0
+	}
+	return max(0, s.RSSOpen-s.RSSBefore) / int64(s.PeakOpen)
+}
+
+// afterRatio is RSS after the streams ended (and settled) / RSS before.
+func (s *streamsResult) afterRatio() float64 {
+	if s.RSSBefore == 0 {
+		return 0
+	}
+	return float64(s.RSSAfter) / float64(s.RSSBefore)
+}
+
+// streamsOptions configure the open-streams test.
+type streamsOptions struct {
+	Base    string // the gateway
+	Model   string // routed to the slow mock
+	N       int
+	Mock    *child // the slow mock
+	Timeout time.Duration
+	Settle  time.Duration // wait after the last stream before the last RSS sample
+}
+
+// openStreams starts o.N streaming requests at once against the gateway,
+// routed to the slow mock so that each stream stays open for a while,
+// reads each to its end, and samples the gateway's memory and descriptors
+// while they are open. Each stream has its own client connection.
+func openStreams(ctx context.Context, o streamsOptions, gw *child) (*streamsResult, error) {
+	mockPort := portOf(o.Mock.addr)
+	cpus := func() [3]time.Duration {
+		var c [3]time.Duration
+		for i, pid := range []int{gw.pid(), o.Mock.pid(), os.Getpid()} {
+			c[i], _ = cpuTime(pid)
+		}
+		return c
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-		MaxIdleConns:        n,
-		MaxIdleConnsPerHost: n,
+		DialContext:         (&net.Dialer{Timeout: 20 * time.Second}).DialContext,
+		MaxIdleConns:        o.N,
+		MaxIdleConnsPerHost: o.N,
 		DisableCompression:  true,
 	}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
-	body := requestBody(model, true)
+	req := request{Wire: wireOpenAI, Model: o.Model, Stream: true}
+	body, headers := req.body(), req.headers()
 
-	res := &streamsResult{Streams: n}
+	res := &streamsResult{Streams: o.N, Settle: o.Settle, Direct: gw == o.Mock}
+	m, err := readMem(gw.pid())
+	if err != nil {
+		return nil, err
+	}
+	res.RSSBefore = m.RSS
 	var (
-		open, peak    atomic.Int64
-		mu            sync.Mutex // protects following
-		errs          = map[string]int{}
-		ttfts, totals = make([]time.Duration, n), make([]time.Duration, n)
-		okFlags       = make([]bool, n)
+		open, peak atomic.Int64
+		mu         sync.Mutex // protects following
+		errs       = map[string]int{}
+		times      = make([][3]time.Duration, o.N) // ttfb, ttft, total
+		okFlags    = make([]bool, o.N)
 	)
-	// Memory sampler: owned here, stopped and joined before returning.
+	// Sampler: owned here, stopped and joined before returning.
 	stopSampling := make(chan struct{})
 	var sampler sync.WaitGroup
 	sampler.Go(func() {
 		t := time.NewTicker(25 * time.Millisecond)
 		defer t.Stop()
-		for {
-			if m, err := readMem(gw.pid()); err == nil && m.RSS > res.RSSOpen && open.Load() > 0 {
-				res.RSSOpen = m.RSS
+		for i := 0; ; i++ {
+			if open.Load() > 0 {
+				if m, err := readMem(gw.pid()); err == nil && m.RSS > res.RSSOpen {
+					res.RSSOpen = m.RSS
+				}
+				if i%8 == 0 { // every 200ms: these read thousands of entries
+					if n, err := fdCount(gw.pid()); err == nil && n > res.FDs {
+						res.FDs = n
+					}
+					if n, err := establishedPeers(mockPort); err == nil && n > res.UpConns {
+						res.UpConns = n
+					}
+				}
 			}
 			select {
 			case <-stopSampling:
@@ -75,16 +138,19 @@ func openStreams(ctx context.Context, base, model string, n int, gw *child, time
 
 	startGate := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range n {
+	for i := range o.N {
 		wg.Go(func() {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/chat/completions", bytes.NewReader(body))
+			r, err := http.NewRequestWithContext(ctx, http.MethodPost, o.Base+req.path(), bytes.NewReader(body))
 			if err != nil {
 				panic(err) // the URL is ours
 			}
-			req.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Content-Type", "application/json")
+			for k, v := range headers {
+				r.Header.Set(k, v)
+			}
 			<-startGate
 			t0 := time.Now()
-			ttft, err := readStream(hc, req, t0, func() {
+			ttfb, ttft, err := readStream(hc, r, t0, func() {
 				if v := open.Add(1); v > peak.Load() {
 					for p := peak.Load(); v > p && !peak.CompareAndSwap(p, v); p = peak.Load() {
 					}
@@ -96,21 +162,41 @@ func openStreams(ctx context.Context, base, model string, n int, gw *child, time
 				mu.Unlock()
 				return
 			}
-			ttfts[i], totals[i], okFlags[i] = ttft, time.Since(t0), true
+			times[i], okFlags[i] = [3]time.Duration{ttfb, ttft, time.Since(t0)}, true
 		})
 	}
-	t0 := time.Now()
+	t0, cpu0 := time.Now(), cpus()
 	close(startGate)
 	wg.Wait()
 	res.Elapsed = time.Since(t0)
+	cpu1 := cpus()
+	res.CPUGateway, res.CPUMock, res.CPUClient = cpu1[0]-cpu0[0], cpu1[1]-cpu0[1], cpu1[2]-cpu0[2]
 	close(stopSampling)
 	sampler.Wait()
+	if m, err := readMem(gw.pid()); err == nil {
+		res.RSSEnd = m.RSS
+	}
+	// Let the gateway see its client connections close, then give the Go
+	// runtime time to hand memory back.
+	tr.CloseIdleConnections()
+	if o.Settle > 0 {
+		t := time.NewTimer(o.Settle)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	if m, err := readMem(gw.pid()); err == nil {
+		res.RSSAfter, res.PeakAfter = m.RSS, m.Peak
+	}
 
 	for i, ok := range okFlags {
 		if ok {
 			res.Completed++
-			res.TTFT.record(ttfts[i])
-			res.Total.record(totals[i])
+			res.TTFB.record(times[i][0])
+			res.TTFT.record(times[i][1])
+			res.Total.record(times[i][2])
 		}
 	}
 	for msg, c := range errs {
@@ -122,9 +208,6 @@ func openStreams(ctx context.Context, base, model string, n int, gw *child, time
 		res.ErrorKind = res.ErrorKind[:5]
 	}
 	res.PeakOpen = int(peak.Load())
-	if m, err := readMem(gw.pid()); err == nil {
-		res.RSSAfter, res.PeakAfter = m.RSS, m.Peak
-	}
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return nil, ctx.Err()
 	}
@@ -133,40 +216,17 @@ func openStreams(ctx context.Context, base, model string, n int, gw *child, time
 
 // readStream sends req and reads its stream to the end; opened is called
 // when the response headers arrive and closed when the stream ends.
-func readStream(hc *http.Client, req *http.Request, t0 time.Time, opened, closed func()) (time.Duration, error) {
+func readStream(hc *http.Client, req *http.Request, t0 time.Time, opened, closed func()) (ttfb, ttft time.Duration, err error) {
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
-		return 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+		return 0, 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
 	}
 	opened()
 	defer closed()
-	br := bufio.NewReaderSize(resp.Body, 4096)
-	var ttft time.Duration
-	done := false
-	for {
-		line, err := br.ReadBytes('\n')
-		if bytes.HasPrefix(line, dataPrefix) {
-			if ttft == 0 {
-				ttft = time.Since(t0)
-			}
-			if bytes.HasPrefix(bytes.TrimSpace(line[len(dataPrefix):]), doneData) {
-				done = true
-			}
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return 0, err
-		}
-	}
-	if !done {
-		return 0, errors.New("the stream ended without data: [DONE]")
-	}
-	return ttft, nil
+	return readEvents(bufio.NewReaderSize(resp.Body, 4096), wireOpenAI, t0)
 }

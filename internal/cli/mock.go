@@ -17,7 +17,8 @@ func runMock(ctx context.Context, env Env, args []string) int {
 Point an SDK (or llmgate) at it: OpenAI base_url http://ADDR/v1, Anthropic and Gemini base_url http://ADDR.
 Faults apply to every request; a single request can pick its own with the header
   X-Mock-Fault: status=503,rate=0.3,retry_after=2s   (also: hang, cut_after=N, error_event_after=N,
-                                                      latency=200ms, token_delay=20ms, malformed, context_length)`)
+                                                      latency=200ms, token_delay=20ms, first_token_delay=1s,
+                                                      malformed, context_length)`)
 	var (
 		listen  = fs.String("listen", "127.0.0.1:9000", "address to listen on")
 		spec    = fs.String("fault", "", "fault spec for every request, same syntax as the X-Mock-Fault header")
@@ -26,6 +27,7 @@ Faults apply to every request; a single request can pick its own with the header
 		retryAf = fs.Duration("retry-after", 0, "add Retry-After / retry-after-ms to error answers")
 		latency = fs.Duration("latency", 0, "delay before the response headers")
 		tokenD  = fs.Duration("token-delay", 0, "delay between stream events (slow tokens)")
+		firstD  = fs.Duration("first-token-delay", 0, "delay before the first stream event with content, after the opening events (a model that thinks first)")
 		hang    = fs.Bool("hang", false, "never answer (until the client gives up)")
 		cut     = fs.Int("cut-after", 0, "abort streams after N events (connection cut mid-answer)")
 		errEv   = fs.Int("error-event-after", 0, "end streams after N events with an in-stream error event")
@@ -68,6 +70,9 @@ Faults apply to every request; a single request can pick its own with the header
 	}
 	if *tokenD > 0 {
 		f.TokenDelay = *tokenD
+	}
+	if *firstD > 0 {
+		f.FirstTokenDelay = *firstD
 	}
 	f.Hang = f.Hang || *hang
 	if *cut > 0 {

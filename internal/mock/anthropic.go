@@ -208,12 +208,13 @@ var emptyBlocks = []anBlockOut{}
 func (x *exchange) streamMessages(rep *reply, msg anMessageResp) {
 	s := x.startStream()
 	send := func(ev anEvent) bool { return s.send(ev.Type, mustJSON(ev)) }
+	sendContent := func(ev anEvent) bool { return s.sendContent(ev.Type, mustJSON(ev)) }
 	zero := 0
 	msg.Content = emptyBlocks
 	msg.Usage.OutputTokens = 1
 	ok := send(anEvent{Type: "message_start", Message: &msg})
 	if rep.isTool() {
-		ok = ok && send(anEvent{Type: "content_block_start", Index: &zero, ContentBlock: &anBlockOut{
+		ok = ok && sendContent(anEvent{Type: "content_block_start", Index: &zero, ContentBlock: &anBlockOut{
 			Type: "tool_use", ID: "toolu_" + x.idSuffix(), Name: rep.toolName, Input: json.RawMessage("{}")}}) &&
 			send(anEvent{Type: "ping"})
 		empty := ""
@@ -228,7 +229,7 @@ func (x *exchange) streamMessages(rep *reply, msg anMessageResp) {
 		for text := rep.text; ok && text != ""; {
 			var tok string
 			tok, text = nextToken(text)
-			ok = send(anEvent{Type: "content_block_delta", Index: &zero, Delta: anBlockDelta{Type: "text_delta", Text: &tok}})
+			ok = sendContent(anEvent{Type: "content_block_delta", Index: &zero, Delta: anBlockDelta{Type: "text_delta", Text: &tok}})
 		}
 	}
 	ok = ok && send(anEvent{Type: "content_block_stop", Index: &zero}) &&

@@ -12,8 +12,9 @@ import (
 // healthy response. A Fault is a plain value, safe to copy and to share.
 //
 // The failure modes (Status, ContextLength, Hang, Malformed, CutAfter,
-// ErrorEventAfter) apply together with probability Rate; Latency, TokenDelay
-// and RetryAfter are conditions, not failures, and always apply.
+// ErrorEventAfter) apply together with probability Rate; Latency, TokenDelay,
+// FirstTokenDelay and RetryAfter are conditions, not failures, and always
+// apply.
 // When several failure modes are set, the first in this order wins: Hang,
 // Status, ContextLength, Malformed (non-streaming), then the stream faults.
 type Fault struct {
@@ -31,6 +32,13 @@ type Fault struct {
 	// TokenDelay delays every stream event after the first. Zero means
 	// Options.TokenDelay.
 	TokenDelay time.Duration
+	// FirstTokenDelay delays the first stream event that carries the
+	// model's output (a text delta, or the start of a tool call), in place
+	// of TokenDelay for that event: the opening events (OpenAI's role chunk,
+	// Anthropic's message_start) go out at once, and the answer starts after
+	// this long, as with a model that thinks first. Zero means
+	// Options.FirstTokenDelay.
+	FirstTokenDelay time.Duration
 	// Hang never answers: the handler returns only when the client gives up
 	// (or the mock is closed), and then without a response.
 	Hang bool
@@ -68,6 +76,7 @@ func (f Fault) failing() bool {
 //	retry_after=2s        Retry-After / retry-after-ms on the error (bare number = seconds)
 //	latency=200ms         delay before the response headers
 //	token_delay=20ms      delay between stream events
+//	first_token_delay=1s  delay before the first stream event with content
 //	hang                  never answer
 //	cut_after=3           abort the connection after 3 stream events
 //	error_event_after=2   in-stream error event after 2 events
@@ -153,15 +162,18 @@ func (f *Fault) setKey(key, val string, hasVal bool) error {
 			return err
 		}
 		f.RetryAfter = d
-	case "latency", "token_delay":
+	case "latency", "token_delay", "first_token_delay":
 		d, err := parseDuration(val, false)
 		if err != nil {
 			return err
 		}
-		if key == "latency" {
+		switch key {
+		case "latency":
 			f.Latency = d
-		} else {
+		case "token_delay":
 			f.TokenDelay = d
+		default:
+			f.FirstTokenDelay = d
 		}
 	case "cut_after", "error_event_after":
 		n, err := strconv.Atoi(val)
@@ -184,7 +196,7 @@ func (f *Fault) setKey(key, val string, hasVal bool) error {
 
 func isKey(k string) bool {
 	switch k {
-	case "status", "rate", "retry_after", "latency", "token_delay", "cut_after", "error_event_after":
+	case "status", "rate", "retry_after", "latency", "token_delay", "first_token_delay", "cut_after", "error_event_after":
 		return true
 	}
 	return false
@@ -242,6 +254,9 @@ func (f Fault) String() string {
 	}
 	if f.TokenDelay != 0 {
 		add("token_delay=" + f.TokenDelay.String())
+	}
+	if f.FirstTokenDelay != 0 {
+		add("first_token_delay=" + f.FirstTokenDelay.String())
 	}
 	if f.Hang {
 		add("hang")

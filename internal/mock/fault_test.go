@@ -23,6 +23,9 @@ func TestParseFault(t *testing.T) {
 		{name: "stream faults", spec: "cut_after=3,error_event_after=2,token_delay=20ms",
 			want: Fault{CutAfter: 3, ErrorEventAfter: 2, TokenDelay: 20 * time.Millisecond}},
 		{name: "latency", spec: "latency=200ms", want: Fault{Latency: 200 * time.Millisecond}},
+		{name: "first token delay", spec: "first_token_delay=1s,token_delay=5ms",
+			want: Fault{FirstTokenDelay: time.Second, TokenDelay: 5 * time.Millisecond}},
+		{name: "first token delay needs a value", spec: "first_token_delay", err: "needs a value"},
 		{name: "booleans", spec: "malformed,context_length=true,hang=false", want: Fault{Malformed: true, ContextLength: true}},
 		{name: "spaces and empty items", spec: " status = 500 ,, rate=0.25 ", want: Fault{Status: 500, Rate: 0.25}},
 		{name: "later wins", spec: "status=500,status=502", want: Fault{Status: 502}},
@@ -79,7 +82,7 @@ func TestFaultIsFlagValue(t *testing.T) {
 // accepts prints back to a spec that parses to the same Fault.
 func FuzzParseFault(f *testing.F) {
 	for _, s := range []string{"", "none", "status=503,rate=1,retry_after=2s", "hang", "cut_after=3",
-		"latency=200ms", "token_delay=20ms", "malformed", "error_event_after=2", "context_length",
+		"latency=200ms", "token_delay=20ms", "first_token_delay=300ms", "malformed", "error_event_after=2", "context_length",
 		"retry_after=0.5", "rate=0.001,status=429", "hang=false,,", "status=5e2"} {
 		f.Add(s)
 	}

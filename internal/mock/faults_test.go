@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -439,6 +441,81 @@ func TestDelays(t *testing.T) {
 	}
 	if fmt.Sprint(clock.waits) != fmt.Sprint(want) {
 		t.Errorf("waits = %v, want %v", clock.waits, want)
+	}
+}
+
+// TestFirstTokenDelay checks that first_token_delay holds back the first
+// event with content, not the opening events, in place of the token delay
+// for that event, in the OpenAI and the Anthropic stream.
+func TestFirstTokenDelay(t *testing.T) {
+	const ftd, td = 300 * time.Millisecond, 20 * time.Millisecond
+	tests := []struct {
+		name string
+		// events streams one request and returns the event names in order,
+		// "content" for the ones carrying text.
+		events func(t *testing.T, srv *httptest.Server) []string
+	}{
+		{"openai", func(t *testing.T, srv *httptest.Server) []string {
+			stream := openaiClient(srv).Chat.Completions.NewStreaming(context.Background(), chatParams(openai.UserMessage(prompt)),
+				oaoption.WithHeader(mock.FaultHeader, "first_token_delay=300ms,token_delay=20ms"))
+			var evs []string
+			for stream.Next() {
+				if c := stream.Current(); len(c.Choices) > 0 && c.Choices[0].Delta.Content != "" {
+					evs = append(evs, "content")
+				} else {
+					evs = append(evs, "other")
+				}
+			}
+			if err := stream.Err(); err != nil {
+				t.Fatal(err)
+			}
+			return append(evs, "[DONE]")
+		}},
+		{"anthropic", func(t *testing.T, srv *httptest.Server) []string {
+			// Raw events: the SDK does not surface pings, which wait too.
+			code, _, body := postJSON(t, srv.URL+"/v1/messages",
+				`{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"`+prompt+`"}]}`,
+				map[string]string{"anthropic-version": "2023-06-01", mock.FaultHeader: "first_token_delay=300ms,token_delay=20ms"})
+			if code != http.StatusOK {
+				t.Fatalf("HTTP %d: %s", code, body)
+			}
+			var evs []string
+			for _, ev := range strings.Split(strings.TrimSpace(string(body)), "\n\n") {
+				name, _, _ := strings.Cut(strings.TrimPrefix(ev, "event: "), "\n")
+				if name == "content_block_delta" && strings.Contains(ev, `"text_delta","text":"`) && !strings.Contains(ev, `"text":""`) {
+					name = "content"
+				}
+				evs = append(evs, name)
+			}
+			return evs
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := &fakeClock{}
+			_, srv := start(t, mock.Options{Clock: clock})
+			evs := tc.events(t, srv)
+			first := slices.Index(evs, "content")
+			if first < 1 {
+				t.Fatalf("events %v: want opening events before the first content", evs)
+			}
+			// A wait before every event but the first: the first content
+			// event's is the first-token delay, every other one the token
+			// delay.
+			var want []time.Duration
+			for i := range evs[1:] {
+				if i+1 == first {
+					want = append(want, ftd)
+				} else {
+					want = append(want, td)
+				}
+			}
+			clock.mu.Lock()
+			defer clock.mu.Unlock()
+			if fmt.Sprint(clock.waits) != fmt.Sprint(want) {
+				t.Errorf("events %v: waits = %v, want %v", evs, clock.waits, want)
+			}
+		})
 	}
 }
 

@@ -216,7 +216,7 @@ func (x *exchange) streamGenerate(rep *reply, resp gmResponse) {
 		cand.Content.Parts = []gmPartOut{{FunctionCall: &gmFunctionCall{Name: rep.toolName, Args: json.RawMessage(rep.toolArgs)}}}
 		cand.FinishReason = rep.gmFinish()
 		resp.UsageMetadata = gmUsageOf(rep.inTok, rep.outTok)
-		s.send("", mustJSON(resp))
+		s.sendContent("", mustJSON(resp))
 		s.end()
 		return
 	}
@@ -230,7 +230,7 @@ func (x *exchange) streamGenerate(rep *reply, resp gmResponse) {
 		part[0].Text = tok
 		cand.Content.Parts = part
 		resp.UsageMetadata = gmUsageOf(rep.inTok, n)
-		ok = s.send("", mustJSON(resp))
+		ok = s.sendContent("", mustJSON(resp))
 	}
 	if ok {
 		cand.Content.Parts = nil

@@ -85,6 +85,9 @@ type Options struct {
 	Model string
 	// TokenDelay is the default delay between stream events.
 	TokenDelay time.Duration
+	// FirstTokenDelay is the default delay before the first stream event
+	// with content (see Fault.FirstTokenDelay).
+	FirstTokenDelay time.Duration
 	// Latency is the default delay before the response headers.
 	Latency time.Duration
 	// Clock is the time source; nil means the system clock.
@@ -329,6 +332,13 @@ func (x *exchange) tokenDelay() time.Duration {
 		return x.fault.TokenDelay
 	}
 	return x.m.opts.TokenDelay
+}
+
+func (x *exchange) firstTokenDelay() time.Duration {
+	if x.fault.FirstTokenDelay > 0 {
+		return x.fault.FirstTokenDelay
+	}
+	return x.m.opts.FirstTokenDelay
 }
 
 // wait waits d on the mock's clock. It reports false when the client went

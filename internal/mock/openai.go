@@ -225,17 +225,18 @@ func (x *exchange) streamChat(rep *reply, id, model string, created int64, inclu
 	if includeUsage {
 		chunk.Usage = jsonNull
 	}
-	send := func(d oaDelta, finish string) bool {
+	emit := func(d oaDelta, finish string, content bool) bool {
 		chunk.Choices[0] = oaChunkChoice{Delta: d}
 		if finish != "" {
 			chunk.Choices[0].FinishReason = &finish
 		}
-		return s.send("", mustJSON(chunk))
+		return s.emit("", mustJSON(chunk), content)
 	}
+	send := func(d oaDelta, finish string) bool { return emit(d, finish, false) }
 	ok := true
 	if rep.isTool() {
-		ok = send(oaDelta{Role: "assistant", ToolCalls: []oaToolCallDelta{{ID: "call_" + x.idSuffix(), Type: "function",
-			Function: oaFunctionDelta{Name: rep.toolName}}}}, "")
+		ok = emit(oaDelta{Role: "assistant", ToolCalls: []oaToolCallDelta{{ID: "call_" + x.idSuffix(), Type: "function",
+			Function: oaFunctionDelta{Name: rep.toolName}}}}, "", true)
 		for _, frag := range splitArgs(rep.toolArgs) {
 			ok = ok && send(oaDelta{ToolCalls: []oaToolCallDelta{{Function: oaFunctionDelta{Arguments: frag}}}}, "")
 		}
@@ -245,7 +246,7 @@ func (x *exchange) streamChat(rep *reply, id, model string, created int64, inclu
 		for text := rep.text; ok && text != ""; {
 			var tok string
 			tok, text = nextToken(text)
-			ok = send(oaDelta{Content: &tok}, "")
+			ok = emit(oaDelta{Content: &tok}, "", true)
 		}
 	}
 	ok = ok && send(oaDelta{}, rep.oaFinish())

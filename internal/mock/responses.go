@@ -227,10 +227,11 @@ func finishResponse(resp *rsResponse, rep *reply) {
 func (x *exchange) streamResponses(rep *reply, resp rsResponse, done rsItem) {
 	s := x.startStream()
 	zero := 0
-	send := func(ev rsEvent) bool {
+	emit := func(ev rsEvent, content bool) bool {
 		ev.SequenceNumber = s.n
-		return s.send(ev.Type, mustJSON(ev))
+		return s.emit(ev.Type, mustJSON(ev), content)
 	}
+	send := func(ev rsEvent) bool { return emit(ev, false) }
 	resp.Status = "in_progress"
 	resp.Output = []rsItem{}
 	ok := send(rsEvent{Type: "response.created", Response: &resp}) &&
@@ -240,7 +241,7 @@ func (x *exchange) streamResponses(rep *reply, resp rsResponse, done rsItem) {
 	if rep.isTool() {
 		empty := ""
 		added.Arguments = &empty
-		ok = ok && send(rsEvent{Type: "response.output_item.added", OutputIndex: &zero, Item: &added})
+		ok = ok && emit(rsEvent{Type: "response.output_item.added", OutputIndex: &zero, Item: &added}, true)
 		for _, frag := range splitArgs(rep.toolArgs) {
 			ok = ok && send(rsEvent{Type: "response.function_call_arguments.delta", ItemID: done.ID, OutputIndex: &zero, Delta: &frag})
 		}
@@ -255,8 +256,8 @@ func (x *exchange) streamResponses(rep *reply, resp rsResponse, done rsItem) {
 		for text := rep.text; ok && text != ""; {
 			var tok string
 			tok, text = nextToken(text)
-			ok = send(rsEvent{Type: "response.output_text.delta", ItemID: done.ID, OutputIndex: &zero, ContentIndex: &zero,
-				Delta: &tok, Logprobs: &noLogprobs})
+			ok = emit(rsEvent{Type: "response.output_text.delta", ItemID: done.ID, OutputIndex: &zero, ContentIndex: &zero,
+				Delta: &tok, Logprobs: &noLogprobs}, true)
 		}
 		part.Text = rep.text
 		ok = ok && send(rsEvent{Type: "response.output_text.done", ItemID: done.ID, OutputIndex: &zero, ContentIndex: &zero,

@@ -3,6 +3,7 @@ package mock
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/llmgate/llmgate/internal/sse"
 )
@@ -19,6 +20,7 @@ type stream struct {
 	x         *exchange
 	rc        *http.ResponseController
 	n         int   // events written
+	content   bool  // an event with content has been sent
 	err       error // sticky: once set, send does nothing
 	buf       []byte
 	crlf      bool // Gemini's \r\n line endings
@@ -46,12 +48,29 @@ func (x *exchange) startStream() *stream {
 
 // send writes one event; name is the SSE event name ("" for none). It
 // reports whether the stream goes on.
-func (s *stream) send(name string, data []byte) bool {
+func (s *stream) send(name string, data []byte) bool { return s.emit(name, data, false) }
+
+// sendContent is send for an event that carries the model's output (a text
+// delta, the start of a tool call): the first such event waits
+// FirstTokenDelay, when set, instead of TokenDelay.
+func (s *stream) sendContent(name string, data []byte) bool { return s.emit(name, data, true) }
+
+func (s *stream) emit(name string, data []byte, content bool) bool {
 	if s.err != nil {
 		return false
 	}
 	x := s.x
-	if (s.n > 0 && !x.wait(x.tokenDelay())) || x.clientGone() {
+	var delay time.Duration
+	if s.n > 0 {
+		delay = x.tokenDelay()
+	}
+	if content && !s.content {
+		s.content = true
+		if d := x.firstTokenDelay(); d > 0 {
+			delay = d
+		}
+	}
+	if !x.wait(delay) || x.clientGone() {
 		s.err = errClientGone
 		return false
 	}
