@@ -28,6 +28,40 @@ const anthropicStream = "event: message_start\n" +
 	"event: message_stop\n" +
 	`data: {"type":"message_stop"}` + "\n\n"
 
+// rawGateway serves a gateway (cli.NewApp) whose one provider, p1 of type
+// typ, is the upstream at base, routed as model "chat" to its
+// claude-sonnet-4-5 or gpt-4o-mini; resilience is extra lines under
+// resilience:. It stops when the test ends.
+func rawGateway(t *testing.T, typ, base, resilience string) *httptest.Server {
+	t.Helper()
+	model := "claude-sonnet-4-5"
+	if typ == "openai" {
+		base += "/v1"
+		model = "gpt-4o-mini"
+	}
+	yaml := fmt.Sprintf("listen: 127.0.0.1:0\nstorage: {data_dir: %q}\nproviders:\n  p1: {type: %s, base_url: %s, api_key: x, models: [%s]}\nmodels:\n  chat: {route: [p1/%s]}\n",
+		t.TempDir(), typ, base, model, model)
+	if resilience != "" {
+		yaml += "resilience:\n" + resilience
+	}
+	cfg, err := config.Parse("raw.yaml", []byte(yaml), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := cli.NewApp(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(app.Handler)
+	t.Cleanup(func() {
+		front.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		app.Close(ctx)
+	})
+	return front
+}
+
 // TestTranslatedStreamReusesUpstreamConnection: an upstream whose chunked
 // terminator comes after its last event, in a read of its own, must not
 // cost a new upstream connection per translated stream (the decoder stops
@@ -45,32 +79,11 @@ func TestTranslatedStreamReusesUpstreamConnection(t *testing.T) {
 	up.Config.ConnState = conns.track
 	up.Start()
 	defer up.Close()
-	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
-storage: {data_dir: %q}
-providers:
-  ant: {type: anthropic, base_url: %s, api_key: x, models: [claude-sonnet-4-5]}
-models:
-  gpt-via-claude: {route: [ant/claude-sonnet-4-5]}
-`, t.TempDir(), up.URL)
-	cfg, err := config.Parse("drain.yaml", []byte(yaml), func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := cli.NewApp(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	front := httptest.NewServer(app.Handler)
-	t.Cleanup(func() {
-		front.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		app.Close(ctx)
-	})
+	front := rawGateway(t, "anthropic", up.URL, "")
 	const n = 20
 	for i := range n {
 		req, _ := http.NewRequest(http.MethodPost, front.URL+"/v1/chat/completions", strings.NewReader(
-			`{"model":"gpt-via-claude","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+			`{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := front.Client().Do(req)
 		if err != nil {
