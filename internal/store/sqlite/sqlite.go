@@ -25,7 +25,7 @@ import (
 	"github.com/llmgate/llmgate/internal/store"
 	"github.com/llmgate/llmgate/internal/store/sqlstore"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	msqlite "modernc.org/sqlite" // also registers the "sqlite" database/sql driver
 )
 
 // FileName is the database file's name inside the data directory.
@@ -83,15 +83,54 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
 	s := &Store{db: db}
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
-	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.start(ctx, abs); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// openBusyWait bounds how long Open retries a database another process is
+// creating or migrating at the same moment.
+const openBusyWait = 15 * time.Second
+
+// start connects and migrates. Several processes opening a new database at
+// once race to switch it to WAL and to migrate it, and SQLite answers some
+// of that with SQLITE_BUSY without waiting on busy_timeout, so start retries
+// busy errors for up to openBusyWait.
+func (s *Store) start(ctx context.Context, path string) error {
+	deadline := time.Now().Add(openBusyWait)
+	wait := 10 * time.Millisecond
+	for {
+		err := s.db.PingContext(ctx)
+		if err != nil {
+			err = fmt.Errorf("sqlite: open %s: %w", path, err)
+		} else {
+			err = s.migrate(ctx)
+		}
+		if err == nil || !isBusy(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
+// isBusy reports whether err is SQLITE_BUSY or SQLITE_LOCKED (any extended
+// code).
+func isBusy(err error) bool {
+	var e *msqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	c := e.Code() & 0xff
+	return c == 5 || c == 6
 }
 
 // Close closes the database.
