@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/llmgate/llmgate/internal/store"
+	"github.com/llmgate/llmgate/internal/store/sqlstore"
 )
 
 // Governance rows (virtual keys, teams, spend counters, top-ups). Several
@@ -391,13 +392,11 @@ func (s *Store) SettleSpend(ctx context.Context, sts []store.Settlement) ([]stor
 }
 
 // counterID is a spend counter as a map key.
-type counterID struct {
-	scope, subject string
-	startUS        int64
-}
+// counterID names one spend counter row.
+type counterID = sqlstore.CounterID
 
 func idOf(k store.SpendKey) counterID {
-	return counterID{k.Scope, k.Subject, store.NormStart(k.Start).UnixMicro()}
+	return counterID{Scope: k.Scope, Subject: k.Subject, StartUS: store.NormStart(k.Start).UnixMicro()}
 }
 
 // queueCharges queues, in lock order, the statements that take each
@@ -405,20 +404,13 @@ func idOf(k store.SpendKey) counterID {
 // (Settlement.OnRecord) and, with spend, add it to the counter's Spent:
 // the ledger rows and the counters they charge move together.
 func (s *Store) queueCharges(b *pgx.Batch, charges map[counterID]int64, spend bool) {
-	ids := make([]counterID, 0, len(charges))
-	for id := range charges {
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, func(a, b counterID) int {
-		return cmp.Or(cmp.Compare(a.scope, b.scope), cmp.Compare(a.subject, b.subject), cmp.Compare(a.startUS, b.startUS))
-	})
-	for _, id := range ids {
+	for _, id := range sqlstore.SortedCounters(charges) {
 		amount := charges[id]
 		spent := amount
 		if !spend {
 			spent = 0 // only locks the row
 		}
-		k := store.SpendKey{Scope: id.scope, Subject: id.subject, Start: time.UnixMicro(id.startUS).UTC()}
+		k := store.SpendKey{Scope: id.Scope, Subject: id.Subject, Start: time.UnixMicro(id.StartUS).UTC()}
 		b.Queue(`INSERT INTO spend (scope, subject, start_at, spent) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (scope, subject, start_at) DO UPDATE SET spent = spend.spent + EXCLUDED.spent`,
 			k.Scope, k.Subject, k.Start, spent)

@@ -8,7 +8,6 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -17,7 +16,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -261,10 +259,8 @@ func (s *Store) insertStmt(ctx context.Context, n int) (*sql.Stmt, error) {
 }
 
 // counterID is a spend counter as a map key.
-type counterID struct {
-	scope, subject string
-	startUS        int64
-}
+// counterID names one spend counter row.
+type counterID = sqlstore.CounterID
 
 // errStoredBefore says a multi-row chunk held a record already stored.
 var errStoredBefore = errors.New("a record of the chunk is already stored")
@@ -342,22 +338,15 @@ func (s *Store) writeRecords(ctx context.Context, recs []store.Record, rowByRow 
 				if charges == nil {
 					charges = make(map[counterID]int64, 4)
 				}
-				charges[counterID{c.Scope, c.Subject, startUS(c.Start)}] += c.Amount
+				charges[counterID{Scope: c.Scope, Subject: c.Subject, StartUS: startUS(c.Start)}] += c.Amount
 			}
 		}
 	}
 	if len(charges) > 0 {
-		ids := make([]counterID, 0, len(charges))
-		for id := range charges {
-			ids = append(ids, id)
-		}
-		slices.SortFunc(ids, func(a, b counterID) int {
-			return cmp.Or(cmp.Compare(a.scope, b.scope), cmp.Compare(a.subject, b.subject), cmp.Compare(a.startUS, b.startUS))
-		})
-		for _, id := range ids {
+		for _, id := range sqlstore.SortedCounters(charges) {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO spend (scope, subject, start_us, spent) VALUES (?, ?, ?, ?)
 				ON CONFLICT (scope, subject, start_us) DO UPDATE SET spent = spend.spent + excluded.spent`,
-				id.scope, id.subject, id.startUS, charges[id]); err != nil {
+				id.Scope, id.Subject, id.StartUS, charges[id]); err != nil {
 				return fmt.Errorf("sqlite: charge records: %w", err)
 			}
 		}
