@@ -91,14 +91,15 @@ func testResponses(t *testing.T) {
 		{
 			name: "429 with a short Retry-After and a fallback goes to the fallback at once",
 			ups: []upstreamSpec{
-				{Name: "p1", Type: "openai", Script: firstNFault(1, mock.Fault{Status: 429, RetryAfter: time.Second})},
+				// Short: under max_retry_wait (3s), so waiting it out was an option.
+				{Name: "p1", Type: "openai", Script: firstNFault(1, mock.Fault{Status: 429, RetryAfter: 2500 * time.Millisecond})},
 				{Name: "p2", Type: "anthropic"},
 			},
 			models: twoRoutes,
 			req:    clientReq{Format: "openai", Model: "chat"},
 			status: 200, provider: "p2", attempts: 2, fallback: "true",
 			calls:      map[string]int{"p1": 1, "p2": 1},
-			maxElapsed: 900 * time.Millisecond,
+			maxElapsed: 2 * time.Second, // well under the 2.5s a wait would take, even on a loaded machine
 		},
 		{
 			name: "429 with a short Retry-After on the only route waits it out and retries",
@@ -121,7 +122,7 @@ func testResponses(t *testing.T) {
 			req:    clientReq{Format: "anthropic", Model: "chat"},
 			status: 200, provider: "p2", attempts: 2, fallback: "true",
 			calls:      map[string]int{"p1": 1, "p2": 1},
-			maxElapsed: 900 * time.Millisecond,
+			maxElapsed: 10 * time.Second, // far under the 30s Retry-After
 			then: func(t *testing.T, g *pipelineGW, _ clientReply) {
 				// The cooling deployment is skipped by the next request.
 				r := g.do(clientReq{Format: "anthropic", Model: "chat"})
@@ -143,7 +144,7 @@ func testResponses(t *testing.T) {
 			req:    clientReq{Format: "openai", Model: "chat"},
 			status: 429, provider: "p1", attempts: 1, shouldRetry: "false", retryAfter: "30",
 			calls:      map[string]int{"p1": 1},
-			maxElapsed: 900 * time.Millisecond,
+			maxElapsed: 10 * time.Second, // far under the 30s Retry-After
 		},
 		{
 			name: "400 is not retried nor sent to a fallback",

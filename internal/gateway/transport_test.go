@@ -125,8 +125,11 @@ func TestH2CPastMaxStreams(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if min := int64(n / maxStreams); dialed < min || dialed > 2*min {
-		t.Errorf("%d streams at %d per connection held %d connections open at once, want %d to %d", n, maxStreams, dialed, min, 2*min)
+	// Requests that race the server's SETTINGS frame can dial a few extra
+	// connections (more on a loaded machine); what matters is that streams
+	// share connections instead of taking one each.
+	if min, max := int64(n/maxStreams), int64(5*n/maxStreams); dialed < min || dialed > max {
+		t.Errorf("%d streams at %d per connection held %d connections open at once, want %d to %d", n, maxStreams, dialed, min, max)
 	}
 }
 
