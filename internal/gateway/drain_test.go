@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,9 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/llmgate/llmgate/internal/cli"
-	"github.com/llmgate/llmgate/internal/config"
 )
 
 // anthropicStream is a whole Anthropic text stream, up to message_stop.
@@ -28,38 +24,12 @@ const anthropicStream = "event: message_start\n" +
 	"event: message_stop\n" +
 	`data: {"type":"message_stop"}` + "\n\n"
 
-// rawGateway serves a gateway (cli.NewApp) whose one provider, p1 of type
-// typ, is the upstream at base, routed as model "chat" to its
-// claude-sonnet-4-5 or gpt-4o-mini; resilience is extra lines under
-// resilience:. It stops when the test ends.
-func rawGateway(t *testing.T, typ, base, resilience string) *httptest.Server {
+// rawGateway is startGateway in front of one upstream the test serves
+// itself at base: provider p1 of type typ, routed as model "chat".
+func rawGateway(t *testing.T, typ, base, resilience string) *pipelineGW {
 	t.Helper()
-	model := "claude-sonnet-4-5"
-	if typ == "openai" {
-		base += "/v1"
-		model = "gpt-4o-mini"
-	}
-	yaml := fmt.Sprintf("listen: 127.0.0.1:0\nstorage: {data_dir: %q}\nproviders:\n  p1: {type: %s, base_url: %s, api_key: x, models: [%s]}\nmodels:\n  chat: {route: [p1/%s]}\n",
-		t.TempDir(), typ, base, model, model)
-	if resilience != "" {
-		yaml += "resilience:\n" + resilience
-	}
-	cfg, err := config.Parse("raw.yaml", []byte(yaml), func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := cli.NewApp(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	front := httptest.NewServer(app.Handler)
-	t.Cleanup(func() {
-		front.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		app.Close(ctx)
-	})
-	return front
+	return startGateway(t, []upstreamSpec{{Name: "p1", Type: typ, URL: base}}, resilience,
+		fmt.Sprintf("  chat: {route: [p1/%s]}\n", wireModel[typ]))
 }
 
 // TestTranslatedStreamReusesUpstreamConnection: an upstream whose chunked
@@ -85,7 +55,7 @@ func TestTranslatedStreamReusesUpstreamConnection(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, front.URL+"/v1/chat/completions", strings.NewReader(
 			`{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := front.Client().Do(req)
+		resp, err := front.hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

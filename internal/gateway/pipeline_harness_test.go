@@ -30,6 +30,9 @@ type upstreamSpec struct {
 	// Opts are further mock options (TokenDelay, ContextWindow, ...);
 	// Script above wins over Opts.Script.
 	Opts mock.Options
+	// URL, when set, is an upstream the test serves itself (no mock):
+	// its root, as for a mock.
+	URL string
 }
 
 // alwaysFault scripts the same fault for every request.
@@ -81,6 +84,10 @@ func startGateway(t *testing.T, ups []upstreamSpec, resilience, models string) *
 	fmt.Fprintf(&y, "storage: {data_dir: %q}\nrequest_log: {ring_size: 200}\nproviders:\n", t.TempDir())
 	g := &pipelineGW{t: t, Mocks: map[string]*mock.Mock{}}
 	for _, u := range ups {
+		if u.URL != "" {
+			writeProvider(&y, u, u.URL)
+			continue
+		}
 		o := u.Opts
 		if u.Script != nil {
 			script := u.Script
@@ -93,11 +100,7 @@ func startGateway(t *testing.T, ups []upstreamSpec, resilience, models string) *
 			srv.Close()
 		})
 		g.Mocks[u.Name] = m
-		base := srv.URL
-		if u.Type == "openai" {
-			base += "/v1"
-		}
-		fmt.Fprintf(&y, "  %s: {type: %s, base_url: %q, api_key: test-key-%s}\n", u.Name, u.Type, base, u.Name)
+		writeProvider(&y, u, srv.URL)
 	}
 	if resilience != "" {
 		y.WriteString("resilience:\n" + resilience)
@@ -125,6 +128,14 @@ func startGateway(t *testing.T, ups []upstreamSpec, resilience, models string) *
 		}
 	})
 	return g
+}
+
+// writeProvider writes u's providers: entry for an upstream served at root.
+func writeProvider(y *strings.Builder, u upstreamSpec, root string) {
+	if u.Type == "openai" {
+		root += "/v1"
+	}
+	fmt.Fprintf(y, "  %s: {type: %s, base_url: %q, api_key: test-key-%s}\n", u.Name, u.Type, root, u.Name)
 }
 
 // count is the number of requests the named mock received.

@@ -52,7 +52,7 @@ func TestStreamHoldBoundsTimeToFirstByte(t *testing.T) {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, front.URL+"/v1/chat/completions",
 				strings.NewReader(`{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
 			req.Header.Set("Content-Type", "application/json")
-			resp, err := front.Client().Do(req)
+			resp, err := front.hc.Do(req)
 			if err != nil {
 				t.Fatalf("no response headers while the upstream thinks (held until content?): %v", err)
 			}
