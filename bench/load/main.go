@@ -459,7 +459,7 @@ func bench(ctx context.Context, o options) (rep *report, err error) {
 		gw := gws[gwDefault]
 		progress("opening %d streams at once through llmgate to the h2c mock (%s between events)", o.Streams, o.StreamDelay)
 		rep.Streams, err = openStreams(ctx, streamsOptions{Base: "http://" + gw.addr, Model: slowModel, N: o.Streams,
-			Mock: slow, Timeout: 3 * time.Minute, Settle: o.Settle}, gw)
+			Mock: slow, Timeout: 3 * time.Minute, Settle: o.Settle, Profile: o.Profile, PprofBase: pprofs[gw]}, gw)
 		if err != nil {
 			return nil, err
 		}

@@ -65,7 +65,12 @@ func serveProxy(addr, upstream, pprofAddr string, raw bool) error {
 	if err != nil {
 		return fmt.Errorf("-upstream %q: %w", upstream, err)
 	}
-	return serveUntilSignal(addr, pprofAddr, newBareProxy(u, raw), func(context.Context) {})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: newBareProxy(u, raw), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	return serveUntilSignal(ln, srv, pprofAddr, func(context.Context) {})
 }
 
 // serveGateway runs llmgate in this process, wired exactly as llmgate serve
@@ -82,20 +87,23 @@ func serveGateway(cfgPath, pprofAddr string) error {
 		return err
 	}
 	tokens.Warm()
-	return serveUntilSignal(cfg.Listen, pprofAddr, app.Handler, func(ctx context.Context) {
+	// The listener and server llmgate serve uses: its connection limit, its
+	// timeouts, its connection count for the memory release.
+	ln, err := app.Listen(cfg)
+	if err != nil {
+		return err
+	}
+	srv := app.HTTPServer(cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	return serveUntilSignal(ln, srv, pprofAddr, func(ctx context.Context) {
 		app.Server.SetDraining()
 		app.Close(ctx)
 	})
 }
 
-// serveUntilSignal serves h on addr, and pprof on pprofAddr when it is set,
+// serveUntilSignal serves srv on ln, and pprof on pprofAddr when it is set,
 // until SIGTERM or SIGINT; then it shuts down and calls drain.
-func serveUntilSignal(addr, pprofAddr string, h http.Handler, drain func(context.Context)) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+func serveUntilSignal(ln net.Listener, srv *http.Server, pprofAddr string, drain func(context.Context)) error {
+	var err error
 	servers := []*http.Server{srv}
 	errc := make(chan error, 2)
 	if pprofAddr != "" {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -67,6 +68,9 @@ type streamsOptions struct {
 	Mock    *child // the slow mock
 	Timeout time.Duration
 	Settle  time.Duration // wait after the last stream before the last RSS sample
+	// Profile, with PprofBase, saves the gateway's goroutine and heap
+	// profiles once nearly every stream is open (-profile).
+	Profile, PprofBase string
 }
 
 // openStreams starts o.N streaming requests at once against the gateway,
@@ -114,7 +118,12 @@ func openStreams(ctx context.Context, o streamsOptions, gw *child) (*streamsResu
 	sampler.Go(func() {
 		t := time.NewTicker(25 * time.Millisecond)
 		defer t.Stop()
+		profiled := o.PprofBase == ""
 		for i := 0; ; i++ {
+			if !profiled && open.Load() >= int64(o.N)*95/100 {
+				profiled = true
+				saveProfiles(ctx, o.PprofBase, o.Profile, "streams-open")
+			}
 			if open.Load() > 0 {
 				if m, err := readMem(gw.pid()); err == nil && m.RSS > res.RSSOpen {
 					res.RSSOpen = m.RSS
@@ -190,6 +199,9 @@ func openStreams(ctx context.Context, o streamsOptions, gw *child) (*streamsResu
 	if m, err := readMem(gw.pid()); err == nil {
 		res.RSSAfter, res.PeakAfter = m.RSS, m.Peak
 	}
+	if o.PprofBase != "" {
+		saveProfiles(ctx, o.PprofBase, o.Profile, "streams-after")
+	}
 
 	for i, ok := range okFlags {
 		if ok {
@@ -212,6 +224,22 @@ func openStreams(ctx context.Context, o streamsOptions, gw *child) (*streamsResu
 		return nil, ctx.Err()
 	}
 	return res, nil
+}
+
+// saveProfiles writes the gateway's goroutine and heap profiles (after a
+// collection) as name.*, for finding what each open stream holds and what
+// stays behind after they end. The MemStats at the end of the heap text
+// show the runtime's view: heap in use, stacks, what was given back.
+func saveProfiles(ctx context.Context, base, dir, name string) {
+	for _, f := range []struct{ q, file string }{
+		{"/debug/pprof/goroutine?debug=1", ".goroutine.txt"},
+		{"/debug/pprof/heap?gc=1", ".heap.pprof"},
+		{"/debug/pprof/heap?debug=1&gc=1", ".heap.txt"},
+	} {
+		if err := fetchTo(ctx, base+f.q, filepath.Join(dir, name+f.file)); err != nil {
+			progress("%s profile: %v", name, err)
+		}
+	}
 }
 
 // readStream sends req and reads its stream to the end; opened is called

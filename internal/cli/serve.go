@@ -377,6 +377,29 @@ func (a *App) closeStore() {
 	}
 }
 
+// HTTPServer is the http.Server that serves a's handler as llmgate serve
+// runs it: cfg's timeouts, errors to logger, client connections counted
+// for the process watcher.
+func (a *App) HTTPServer(cfg *config.Config, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		ErrorLog:          log.New(&slogWriter{logger}, "", 0),
+		ConnState:         a.Procs.TrackConn,
+	}
+}
+
+// Listen opens cfg's listen address with its connection limit
+// (server.max_connections).
+func (a *App) Listen(cfg *config.Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s (listen / --listen): %w", cfg.Listen, err)
+	}
+	return server.LimitListener(ln, cfg.Server.MaxConnections, a.Metrics.ConnectionRejected), nil
+}
+
 // serve runs the gateway until ctx is done, then drains. SIGHUP reloads
 // the configuration with load (nil: zero-config mode, nothing to reload).
 func serve(ctx context.Context, cfg *config.Config, load func() (*config.Config, error), logger *slog.Logger, stdout io.Writer) error {
@@ -390,18 +413,11 @@ func serve(ctx context.Context, cfg *config.Config, load func() (*config.Config,
 		a.Close(dctx)
 		cancel()
 	}()
-	hs := &http.Server{
-		Handler:           a.Handler,
-		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
-		IdleTimeout:       cfg.Server.IdleTimeout,
-		ErrorLog:          log.New(&slogWriter{logger}, "", 0),
-		ConnState:         a.Procs.TrackConn,
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	hs := a.HTTPServer(cfg, logger)
+	ln, err := a.Listen(cfg)
 	if err != nil {
-		return fmt.Errorf("listening on %s (listen / --listen): %w", cfg.Listen, err)
+		return err
 	}
-	ln = server.LimitListener(ln, cfg.Server.MaxConnections, a.Metrics.ConnectionRejected)
 	banner(stdout, cfg, a.parts, ln.Addr().String(), a.storeAt)
 	if cfg.AuthRequired() && cfg.MasterKey == "" {
 		logger.Warn("auth is required but no master key is set: every request will be refused; set LLMGATE_MASTER_KEY")
