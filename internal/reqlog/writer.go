@@ -131,6 +131,10 @@ type Writer struct {
 	written, dropped, failed atomic.Uint64
 	unlogged                 atomic.Uint64 // drops not yet logged
 	lastDropLog              atomic.Int64  // Unix ns of the last drop log line, 0 if none
+
+	owedMu sync.Mutex     // protects owed
+	owed   []store.Charge // pending spend of records that will never be written, not yet released
+	owing  atomic.Bool    // owed is not empty: Run releases it after its next write
 }
 
 // runState says who owns the queue. Run and Close race to claim it: the
@@ -211,24 +215,74 @@ func (w *Writer) onDrop(n int, reason string) {
 
 // release gives up the pending spend of dropped records' charges when the
 // store holds it (store.ChargeReleaser, PostgreSQL), so that budgets are
-// not held for rows that will never exist. It waits at most WriteTimeout;
-// when it fails too, that spend stays held until this process restarts.
+// not held for rows that will never exist. The charges are owed first;
+// settle releases what is owed. A record dropped on the request path
+// (queue full, writer closed) is only owed there: Run releases it after its
+// next write, so a request never waits on the database for it.
 func (w *Writer) release(recs []store.Record) {
+	if _, ok := w.w.(store.ChargeReleaser); !ok {
+		return
+	}
+	w.owedMu.Lock()
+	for i := range recs {
+		w.owed = append(w.owed, recs[i].Charges...)
+	}
+	if len(w.owed) > maxOwed {
+		w.owed = sumCharges(w.owed)
+	}
+	w.owing.Store(len(w.owed) > 0)
+	w.owedMu.Unlock()
+}
+
+// maxOwed is how many owed charges are kept one by one before they are
+// summed per counter (a release sums them anyway), so that a database down
+// for long under load holds one entry per counter, not one per record.
+const maxOwed = 4096
+
+// sumCharges merges charges on the same counter.
+func sumCharges(cs []store.Charge) []store.Charge {
+	at := make(map[store.SpendKey]int, len(cs))
+	out := cs[:0]
+	for _, c := range cs {
+		if i, ok := at[c.SpendKey]; ok {
+			out[i].Amount += c.Amount
+			continue
+		}
+		at[c.SpendKey] = len(out)
+		out = append(out, c)
+	}
+	return out
+}
+
+// settle releases the owed charges, waiting at most WriteTimeout. When the
+// store refuses, they stay owed and the next write's settle tries again;
+// what is still owed when the process stops is released with its holds
+// (store.HoldKeeper).
+func (w *Writer) settle() {
+	if !w.owing.Load() {
+		return
+	}
 	cr, ok := w.w.(store.ChargeReleaser)
 	if !ok {
 		return
 	}
-	var charges []store.Charge
-	for i := range recs {
-		charges = append(charges, recs[i].Charges...)
-	}
-	if len(charges) == 0 {
-		return
-	}
+	w.owedMu.Lock()
+	charges := w.owed
+	w.owed = nil
+	w.owing.Store(false)
+	w.owedMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), w.opts.WriteTimeout)
 	defer cancel()
 	if err := cr.ReleaseCharges(ctx, charges); err != nil {
-		w.opts.Logger.Error("request log: the spend of dropped records stays held until restart", "charges", len(charges), "err", err)
+		w.owedMu.Lock()
+		w.owed = append(w.owed, charges...)
+		if len(w.owed) > maxOwed {
+			w.owed = sumCharges(w.owed)
+		}
+		w.owing.Store(true)
+		w.owedMu.Unlock()
+		w.opts.Logger.Error("request log: could not release the spend of dropped records; retrying after the next write",
+			"charges", len(charges), "err", err)
 	}
 }
 
@@ -413,6 +467,7 @@ const (
 // abort a write in flight.
 func (w *Writer) write(ctx context.Context, batch []store.Record) writeResult {
 	if len(batch) == 0 {
+		w.settle()
 		return written
 	}
 	var err error
@@ -423,6 +478,7 @@ func (w *Writer) write(ctx context.Context, batch []store.Record) writeResult {
 		cancel()
 		if err == nil {
 			w.written.Add(uint64(len(batch)))
+			w.settle()
 			return written
 		}
 		if attempt >= w.opts.MaxAttempts {
@@ -439,6 +495,7 @@ func (w *Writer) write(ctx context.Context, batch []store.Record) writeResult {
 	w.failed.Add(uint64(len(batch)))
 	w.onDrop(len(batch), DropWriteFailed)
 	w.release(batch)
+	w.settle()
 	rows, usd := billing(batch)
 	w.opts.Logger.Error("request log: write failed, records dropped", "records", len(batch), "ledger_rows", rows,
 		"cost_usd", usd, "attempts", w.opts.MaxAttempts, "reason", DropWriteFailed, "err", err)

@@ -603,3 +603,97 @@ func TestWriterReleasesChargesOfGivenUpRecords(t *testing.T) {
 		t.Errorf("released %+v, want the one charge of 40 on k1", fs.released)
 	}
 }
+
+// flakyReleaser fails writes while down is set and refuses releases the
+// first refuse times; it records what it released.
+type flakyReleaser struct {
+	mu       sync.Mutex
+	down     bool
+	refuse   int
+	released []store.Charge
+	written  int
+}
+
+func (s *flakyReleaser) WriteRecords(_ context.Context, recs []store.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return errDown
+	}
+	s.written += len(recs)
+	return nil
+}
+
+func (s *flakyReleaser) ReleaseCharges(_ context.Context, cs []store.Charge) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refuse > 0 {
+		s.refuse--
+		return errDown
+	}
+	s.released = append(s.released, cs...)
+	return nil
+}
+
+func (s *flakyReleaser) releasedOn(subject string) (n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.released {
+		if c.Subject == subject {
+			n += c.Amount
+		}
+	}
+	return n
+}
+
+// A release the database refuses (it is down, which is why the records
+// were given up) is not forgotten: the pending spend stays owed and is
+// released after the next write that succeeds, so a key's budget is not
+// held until the replica restarts.
+func TestWriterRetriesRefusedRelease(t *testing.T) {
+	fs := &flakyReleaser{down: true, refuse: 1}
+	w := NewWriter(fs, Options{MaxAttempts: 2, RetryBackoff: time.Nanosecond, Logger: quietLogger()})
+	closeAndWait := start(t, w)
+	k := store.SpendKey{Scope: "key", Subject: "k1"}
+	r := rec("billed", 0)
+	r.KeyID, r.Charges = "k1", []store.Charge{{SpendKey: k, Amount: 40}}
+	w.Enqueue(r)
+	eventually(t, "batch given up", func() bool { _, _, f, _ := w.Stats(); return f == 1 })
+	if got := fs.releasedOn("k1"); got != 0 {
+		t.Fatalf("released %d with the release refused, want 0", got)
+	}
+	fs.mu.Lock()
+	fs.down = false
+	fs.mu.Unlock()
+	w.Enqueue(rec("next", 1))
+	eventually(t, "the owed spend released after the next write", func() bool { return fs.releasedOn("k1") == 40 })
+	if err := closeAndWait(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if got := fs.releasedOn("k1"); got != 40 {
+		t.Errorf("released %d on k1 in all, want 40 exactly once", got)
+	}
+}
+
+// Owed charges past maxOwed are summed per counter, so a long outage holds
+// one entry per counter; the total owed is unchanged.
+func TestWriterOwedChargesAreSummed(t *testing.T) {
+	fs := &flakyReleaser{down: true, refuse: 1 << 30}
+	w := NewWriter(fs, Options{Logger: quietLogger()})
+	var recs []store.Record
+	for i := range maxOwed + 10 {
+		r := rec(fmt.Sprint(i), 0)
+		r.Charges = []store.Charge{{SpendKey: store.SpendKey{Scope: "key", Subject: fmt.Sprint("k", i%3)}, Amount: 2}}
+		recs = append(recs, r)
+	}
+	w.release(recs)
+	w.owedMu.Lock()
+	defer w.owedMu.Unlock()
+	var total int64
+	for _, c := range w.owed {
+		total += c.Amount
+	}
+	if len(w.owed) != 3 || total != 2*(maxOwed+10) {
+		t.Errorf("owed %d entries totalling %d, want 3 totalling %d", len(w.owed), total, 2*(maxOwed+10))
+	}
+}
