@@ -140,7 +140,10 @@ models:
 	}
 	var probe, load, small governance.NewKey
 	govAdmin(t, reps[0].URL, http.MethodPost, "/admin/keys", governance.KeySpec{Name: "probe"}, &probe)
-	govAdmin(t, reps[0].URL, http.MethodPost, "/admin/keys", governance.KeySpec{Name: "load", BudgetUSD: 1000, BudgetPeriod: "total"}, &load)
+	// The load key is in a team with a budget of its own: the team's
+	// counter goes through the same in-transaction charge as the key's.
+	govAdmin(t, reps[0].URL, http.MethodPost, "/admin/teams", governance.TeamSpec{Name: "ops", BudgetUSD: 1000, BudgetPeriod: "total"}, &governance.TeamInfo{})
+	govAdmin(t, reps[0].URL, http.MethodPost, "/admin/keys", governance.KeySpec{Name: "load", Team: "ops", BudgetUSD: 1000, BudgetPeriod: "total"}, &load)
 	govAdmin(t, reps[0].URL, http.MethodPost, "/admin/keys", governance.KeySpec{Name: "small", BudgetUSD: smallUSD, BudgetPeriod: "total"}, &small)
 	hc := &http.Client{Timeout: 10 * time.Second}
 	ctx := context.Background()
@@ -320,6 +323,21 @@ models:
 		if b.ReservedUSD != 0 {
 			t.Errorf("key %s after the restart: $%.9f still reserved", name, b.ReservedUSD)
 		}
+	}
+	// The team's counter against the team's ledger rows (the load key's).
+	var team governance.TeamInfo
+	govAdmin(t, reps[0].URL, http.MethodGet, "/admin/teams/ops", nil, &team)
+	var teamRep admin.UsageReport
+	govAdmin(t, reps[0].URL, http.MethodGet, "/admin/usage?group_by=team&team=ops", nil, &teamRep)
+	if team.Budget == nil || len(teamRep.Rows) != 1 {
+		t.Fatalf("team ops after the restart: %+v, usage %+v", team, teamRep.Rows)
+	}
+	tu := teamRep.Rows[0]
+	figures = append(figures, fmt.Sprintf("team ops: counter $%.9f, ledger $%.9f in %d rows (%+.1f nano-USD), reserved $%.9f",
+		team.Budget.SpentUSD, tu.CostUSD, tu.Requests, (team.Budget.SpentUSD-tu.CostUSD)*1e9, team.Budget.ReservedUSD))
+	if math.Abs(team.Budget.SpentUSD-tu.CostUSD) > float64(tu.Requests)*1e-9 || team.Budget.ReservedUSD != 0 {
+		t.Errorf("team ops after the restart: spend counter $%.9f, ledger $%.9f in %d rows, $%.9f reserved; want equal (to a nano-dollar per row), none reserved",
+			team.Budget.SpentUSD, tu.CostUSD, tu.Requests, team.Budget.ReservedUSD)
 	}
 	ls, ss := keyInfo(load.Key.ID).Budget, keyInfo(small.Key.ID).Budget
 	if ls.SpentUSD > ls.LimitUSD || ss.SpentUSD > ss.LimitUSD {
