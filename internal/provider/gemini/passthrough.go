@@ -54,8 +54,11 @@ func usageMember(body []byte) (provider.Usage, bool) {
 		return provider.Usage{}, false
 	}
 	var m usageMetadata
-	if json.Unmarshal(raw, &m) != nil {
-		return provider.Usage{}, false
+	if !scanUsage(raw, &m) {
+		m = usageMetadata{}
+		if json.Unmarshal(raw, &m) != nil {
+			return provider.Usage{}, false
+		}
 	}
 	return usageFromWire(&m), true
 }
