@@ -178,7 +178,8 @@ func (s *scanner) candidates(i int, v *chunkView, n *int) int {
 // part reads one part, appending it to v.parts.
 func (s *scanner) part(i int, v *chunkView) int {
 	if s.Null(i) {
-		return i + 4 // a zero part, which yields nothing
+		v.parts = append(v.parts, partView{}) // a zero part, as encoding/json makes it
+		return i + 4
 	}
 	var p partView
 	end := s.Fields(i, partFields, func(field, i int) int {

@@ -65,8 +65,24 @@ var scanSeeds = []string{
 	`null`, `{}`, `[]`, `{"a":01}`, `{"a":"` + "\x01" + `"}`, `{"candidates":[{}]} x`,
 }
 
+// scanTemplates put a fuzzed fragment (@) at the places the scanner reads:
+// most random bytes are not JSON, but many are a valid string body, key or
+// value inside a chunk.
+var scanTemplates = []string{
+	`{"candidates":[{"content":{"parts":[{"text":"@"}],"role":"model"},"index":0}]}`,
+	`{"candidates":[{"content":{"parts":[{"@":"x","text":"y"}]}}]}`,
+	`{"candidates":[{"@":1,"content":{"parts":[{"text":"y"}]}}]}`,
+	`{"candidates":[{"content":{"@":[],"parts":[{"text":"y"}]}}],"responseId":"@"}`,
+	`{"@":{},"candidates":[],"promptFeedback":{"blockReason":"@"}}`,
+	`{"usageMetadata":{"@":1,"promptTokenCount":2}}`,
+	`{"candidates":[{"content":{"parts":[{"functionCall":{"@":"a","args":{"k":1}},"thoughtSignature":"@"}]}}]}`,
+	`{"candidates":[{"content":{"parts":[{"text":"a"},@]}},@]}`,
+	`{"candidates":[{"index":@,"content":{"parts":[{"text":"a","thought":@}]},"finishReason":"@"}],"usageMetadata":{"promptTokenCount":@}}`,
+}
+
 // FuzzStreamScan checks that the scanner, where it does not hand the chunk
-// to encoding/json, reads exactly what encoding/json reads.
+// to encoding/json, reads exactly what encoding/json reads: for the input,
+// and for the input put into each of scanTemplates.
 func FuzzStreamScan(f *testing.F) {
 	for _, s := range scanSeeds {
 		f.Add([]byte(s))
@@ -74,34 +90,44 @@ func FuzzStreamScan(f *testing.F) {
 	for _, c := range streamChunks(f) {
 		f.Add(c)
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var got chunkView
-		if !scanChunk(data, &got, true) {
-			return // decoded by encoding/json, as before
-		}
-		want, ok := referenceChunk(data)
-		if !ok {
-			t.Fatalf("scanChunk accepted %q, which encoding/json rejects", data)
-		}
-		if len(got.parts) == 0 && len(want.parts) == 0 {
-			got.parts, want.parts = nil, nil
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("scanChunk(%q)\n got %+v\nwant %+v", data, got, want)
-		}
-		// Without start, the same but for the id and model.
-		var rest chunkView
-		if !scanChunk(data, &rest, false) {
-			t.Fatalf("scanChunk(%q) without start fell back", data)
-		}
-		if len(rest.parts) == 0 {
-			rest.parts = nil
-		}
-		rest.id, rest.model = want.id, want.model
-		if !reflect.DeepEqual(rest, want) {
-			t.Fatalf("scanChunk(%q) without start\n got %+v\nwant %+v", data, rest, want)
+	for _, s := range []string{"x", `\u00e9\"`, "Text", "index", "1", "-0", "true", "null", `{"text":"b"}`, "\xff", "\u212aey"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		checkScan(t, in)
+		for _, tmpl := range scanTemplates {
+			checkScan(t, bytes.ReplaceAll([]byte(tmpl), []byte("@"), in))
 		}
 	})
+}
+
+func checkScan(t *testing.T, data []byte) {
+	var got chunkView
+	if !scanChunk(data, &got, true) {
+		return // decoded by encoding/json, as before
+	}
+	want, ok := referenceChunk(data)
+	if !ok {
+		t.Fatalf("scanChunk accepted %q, which encoding/json rejects", data)
+	}
+	if len(got.parts) == 0 && len(want.parts) == 0 {
+		got.parts, want.parts = nil, nil
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("scanChunk(%q)\n got %+v\nwant %+v", data, got, want)
+	}
+	// Without start, the same but for the id and model.
+	var rest chunkView
+	if !scanChunk(data, &rest, false) {
+		t.Fatalf("scanChunk(%q) without start fell back", data)
+	}
+	if len(rest.parts) == 0 {
+		rest.parts = nil
+	}
+	rest.id, rest.model = want.id, want.model
+	if !reflect.DeepEqual(rest, want) {
+		t.Fatalf("scanChunk(%q) without start\n got %+v\nwant %+v", data, rest, want)
+	}
 }
 
 // TestScanChunkTakesCommonChunks checks that the chunks Gemini sends (and
