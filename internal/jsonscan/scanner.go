@@ -100,6 +100,127 @@ func (s *Scanner) Object(i int, fn func(key []byte, v int) int) int {
 	}
 }
 
+// Fields walks the object at s.B[i] == '{' the way encoding/json decodes
+// it into a struct whose JSON field names are names (camelCase allowed, at
+// most 64): fn is called with the position in names of each key that is
+// exactly one of them and the offset of its value, and returns the offset
+// past the value or -1. Other keys are skipped, except where encoding/json's
+// reading could differ: a key of names repeated (encoding/json merges the
+// values), a key that matches one of names only case-insensitively, a key
+// that is not ASCII (some runes fold to ASCII letters) or that has an escape.
+// Those set Bad.
+func (s *Scanner) Fields(i int, names []string, fn func(field, v int) int) int {
+	b := s.B
+	if i >= len(b) || b[i] != '{' {
+		return s.Fail()
+	}
+	var seen uint64
+	i = s.WS(i + 1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return s.Fail()
+		}
+		ke, esc := s.str(i)
+		if ke < 0 || esc {
+			return s.Fail()
+		}
+		key := b[i+1 : ke-1]
+		field := -1
+		for n, name := range names {
+			if string(key) == name {
+				field = n
+				break
+			}
+		}
+		if field < 0 && !unrelated(key, names) {
+			return s.Fail()
+		}
+		i = s.WS(ke)
+		if i >= len(b) || b[i] != ':' {
+			return s.Fail()
+		}
+		i = s.WS(i + 1)
+		if i >= len(b) {
+			return s.Fail()
+		}
+		if field < 0 {
+			i = s.Skip(i, 0)
+		} else {
+			if seen&(1<<field) != 0 {
+				return s.Fail()
+			}
+			seen |= 1 << field
+			i = fn(field, i)
+		}
+		if i < 0 || s.Bad {
+			return s.Fail()
+		}
+		i = s.WS(i)
+		if i >= len(b) {
+			return s.Fail()
+		}
+		switch b[i] {
+		case ',':
+			i = s.WS(i + 1)
+		case '}':
+			return i + 1
+		default:
+			return s.Fail()
+		}
+	}
+}
+
+// unrelated reports whether encoding/json matches key, which is none of
+// names exactly, to none of them: it is ASCII and equals none of them
+// case-insensitively.
+func unrelated(key []byte, names []string) bool {
+	for _, k := range key {
+		if k >= utf8.RuneSelf {
+			return false
+		}
+	}
+	for _, name := range names {
+		if len(name) == len(key) && asciiEqualFold(key, name) {
+			return false
+		}
+	}
+	return true
+}
+
+func asciiEqualFold(a []byte, b string) bool {
+	for i := range a {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// Bool reads true or false into *dst (null leaves *dst as it is).
+func (s *Scanner) Bool(i int, dst *bool) int {
+	switch {
+	case s.Null(i):
+		return i + 4
+	case len(s.B)-i >= 4 && string(s.B[i:i+4]) == "true":
+		*dst = true
+		return i + 4
+	case len(s.B)-i >= 5 && string(s.B[i:i+5]) == "false":
+		*dst = false
+		return i + 5
+	}
+	return s.Fail()
+}
+
 // Array walks the array at s.B[i] == '[', calling fn with each element's
 // offset and position.
 func (s *Scanner) Array(i int, fn func(v, n int) int) int {

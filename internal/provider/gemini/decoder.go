@@ -23,6 +23,8 @@ type streamDecoder struct {
 	qi    int
 	err   error // sticky: returned once the queue drains
 
+	view chunkView // the last chunk, reused
+
 	started   bool
 	sawFinish bool
 	sawCall   bool
@@ -76,38 +78,43 @@ func (d *streamDecoder) read() error {
 	if len(data) == 0 || string(data) == "[DONE]" {
 		return nil
 	}
-	var w generateContentResponse
-	if err := json.Unmarshal(data, &w); err != nil {
-		return badGateway("the Gemini upstream sent a malformed stream chunk", err)
+	v := &d.view
+	if !scanChunk(data, v, !d.started) {
+		var w generateContentResponse
+		if err := json.Unmarshal(data, &w); err != nil {
+			return badGateway("the Gemini upstream sent a malformed stream chunk", err)
+		}
+		if !isNull(w.Error) {
+			return errorFromRaw(http.StatusOK, w.Error)
+		}
+		v.fromWire(&w)
 	}
-	if !isNull(w.Error) {
-		return errorFromRaw(http.StatusOK, w.Error)
-	}
-	d.chunk(&w)
+	d.chunk(v)
 	return nil
 }
 
-func (d *streamDecoder) chunk(w *generateContentResponse) {
-	usage := usageFromWire(w.UsageMetadata)
+func (d *streamDecoder) chunk(v *chunkView) {
+	var usage provider.Usage
+	if v.hasUsage {
+		usage = usageFromWire(&v.usage)
+	}
 	if !d.started {
 		d.started = true
-		d.queue = append(d.queue, provider.Event{Type: provider.EventStart, ID: w.ResponseID, Model: w.ModelVersion, Usage: usage})
+		d.queue = append(d.queue, provider.Event{Type: provider.EventStart, ID: v.id, Model: v.model, Usage: usage})
 	}
 	stop := provider.StopReason("")
-	if len(w.Candidates) == 0 && w.PromptFeedback != nil && w.PromptFeedback.BlockReason != "" {
+	if v.blocked {
 		stop = provider.StopContentFilter
 	}
-	if c := firstCandidate(w.Candidates); c != nil {
-		if c.Content != nil {
-			for i := range c.Content.Parts {
-				d.part(&c.Content.Parts[i])
-			}
+	if v.hasCandidate {
+		for i := range v.parts {
+			d.part(&v.parts[i])
 		}
-		if c.FinishReason != "" {
-			stop = stopFromFinish(c.FinishReason, d.sawCall)
+		if v.finish != "" {
+			stop = stopFromFinish(v.finish, d.sawCall)
 		}
 	}
-	if w.UsageMetadata != nil {
+	if v.hasUsage {
 		d.queue = append(d.queue, provider.Event{Type: provider.EventUsage, Usage: usage})
 	}
 	if stop != "" && !d.sawFinish {
@@ -116,27 +123,27 @@ func (d *streamDecoder) chunk(w *generateContentResponse) {
 	}
 }
 
-func (d *streamDecoder) part(p *part) {
+func (d *streamDecoder) part(p *partView) {
 	switch {
-	case p.FunctionCall != nil:
+	case p.call:
 		d.sawCall = true
-		id := p.FunctionCall.ID
+		id := p.callID
 		if id == "" {
 			id = newCallID()
 		}
 		// Gemini sends a call whole: one EventToolCall and one EventToolArgs.
 		// The thoughtSignature rides on EventToolCall for a Gemini client.
 		d.queue = append(d.queue,
-			provider.Event{Type: provider.EventToolCall, ToolIndex: d.toolIndex, ToolID: id, ToolName: p.FunctionCall.Name, Signature: p.ThoughtSignature},
-			provider.Event{Type: provider.EventToolArgs, ToolIndex: d.toolIndex, Text: string(objectOrEmpty(p.FunctionCall.Args))},
+			provider.Event{Type: provider.EventToolCall, ToolIndex: d.toolIndex, ToolID: id, ToolName: p.callName, Signature: p.signature},
+			provider.Event{Type: provider.EventToolArgs, ToolIndex: d.toolIndex, Text: p.callArgs},
 		)
 		d.toolIndex++
-	case p.Thought:
-		if p.Text != "" || p.ThoughtSignature != "" {
-			d.queue = append(d.queue, provider.Event{Type: provider.EventThinking, Text: p.Text, Signature: p.ThoughtSignature})
+	case p.thought:
+		if p.text != "" || p.signature != "" {
+			d.queue = append(d.queue, provider.Event{Type: provider.EventThinking, Text: p.text, Signature: p.signature})
 		}
-	case p.Text != "":
-		d.queue = append(d.queue, provider.Event{Type: provider.EventText, Text: p.Text})
+	case p.text != "":
+		d.queue = append(d.queue, provider.Event{Type: provider.EventText, Text: p.text})
 	}
 }
 

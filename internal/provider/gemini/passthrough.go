@@ -53,9 +53,13 @@ func usageMember(body []byte) (provider.Usage, bool) {
 	if err != nil || !ok {
 		return provider.Usage{}, false
 	}
-	var m usageMetadata
-	if json.Unmarshal(raw, &m) != nil {
-		return provider.Usage{}, false
+	var m usageMetadata // on the stack: only w, given to encoding/json, escapes
+	if !scanUsage(raw, &m) {
+		var w usageMetadata
+		if json.Unmarshal(raw, &w) != nil {
+			return provider.Usage{}, false
+		}
+		m = w
 	}
 	return usageFromWire(&m), true
 }
