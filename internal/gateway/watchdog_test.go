@@ -1,0 +1,62 @@
+package gateway
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// The watchdog's timer is armed for an hour in these tests, so it never
+// fires by itself: each case calls fire as the timer would, with stamps
+// placed before or after now.
+func TestWatchdogFire(t *testing.T) {
+	const long = time.Hour
+	cases := []struct {
+		name    string
+		setup   func(w *watchdog)
+		timeout bool
+	}{
+		{name: "before the first deadline", setup: func(w *watchdog) {}},
+		{name: "first deadline passed", setup: func(w *watchdog) { w.deadline = monoNow() - 1 }, timeout: true},
+		{name: "a recent event keeps the stream alive past the first deadline",
+			setup: func(w *watchdog) { w.deadline = monoNow() - 1; w.tick(monoNow()) }},
+		{name: "the last event is older than idle",
+			setup: func(w *watchdog) { w.tick(monoNow() - int64(2*long)) }, timeout: true},
+		{name: "reset after events: the new deadline counts, not the events",
+			setup: func(w *watchdog) {
+				w.tick(monoNow())
+				w.reset(long)
+				w.deadline = monoNow() - 1
+			}, timeout: true},
+		{name: "stopped", setup: func(w *watchdog) { w.deadline = monoNow() - 1; w.stop() }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			w := newWatchdog(long, long, cancel)
+			defer w.stop()
+			tc.setup(w)
+			w.fire()
+			if got := w.timedOut.Load(); got != tc.timeout {
+				t.Fatalf("timed out %v, want %v", got, tc.timeout)
+			}
+			if got := ctx.Err() != nil; got != tc.timeout {
+				t.Fatalf("canceled %v, want %v", got, tc.timeout)
+			}
+		})
+	}
+}
+
+// The first event after a reset re-arms the timer for idle when idle ends
+// before the first-token deadline; later events leave it alone.
+func TestWatchdogTickRearms(t *testing.T) {
+	fired := make(chan struct{})
+	w := newWatchdog(time.Hour, time.Millisecond, func() { close(fired) })
+	defer w.stop()
+	w.tick(monoNow())
+	<-fired // within idle of the event, not after the hour
+	if !w.timedOut.Load() {
+		t.Fatal("canceled without timing out")
+	}
+}
