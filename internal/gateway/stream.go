@@ -193,6 +193,7 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 	defer cs.stop()
 	body := &upstreamBody{r: resp.Body, cs: cs}
 	rd := sse.NewReader(body)
+	defer rd.Release()
 	var (
 		pending  []byte
 		nPending int
@@ -447,6 +448,9 @@ func (g *Gateway) pumpTranslated(ctx context.Context, w http.ResponseWriter,
 	enc := x.cc.NewStreamEncoder(sw, req)
 	body := &upstreamBody{r: resp.Body, cs: cs}
 	dec := u.Codec.NewStreamDecoder(body)
+	if r, ok := dec.(provider.Releaser); ok {
+		defer r.Release()
+	}
 	commit := func() {
 		g.commitStream(w, x, d)
 		_, _ = cs.Write(sw.buf.Bytes())
@@ -559,6 +563,7 @@ func (g *Gateway) pumpRaw(ctx context.Context, w http.ResponseWriter, x *exchang
 	cs := newClientStream(w, "")
 	defer cs.stop()
 	rd := sse.NewReader(&upstreamBody{r: resp.Body, cs: cs})
+	defer rd.Release()
 	g.commitStream(w, x, d)
 	cs.mark()
 	for {

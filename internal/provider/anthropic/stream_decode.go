@@ -48,6 +48,12 @@ func NewStreamDecoder(r io.Reader) *StreamDecoder {
 	return &StreamDecoder{r: sse.NewReader(r)}
 }
 
+var _ provider.Releaser = (*StreamDecoder)(nil)
+
+// Release gives the decoder's read buffer back for reuse; Next must not be
+// called after it.
+func (d *StreamDecoder) Release() { d.r.Release() }
+
 // Next returns the next canonical event, io.EOF after message_stop, or an
 // *provider.Error.
 func (d *StreamDecoder) Next() (provider.Event, error) {
