@@ -28,6 +28,8 @@ type StreamDecoder struct {
 	tools  int         // tool calls seen
 
 	in, cacheWrite, cacheRead int // input counters, message_start then message_delta
+
+	strs jsonscan.Strings // the text deltas' strings
 }
 
 type blockInfo struct {
@@ -191,10 +193,10 @@ func (d *StreamDecoder) blockStart(data []byte) {
 }
 
 // blockDelta is the hot path, one event per token: scanDelta reads it
-// without encoding/json and without allocating beyond the text itself.
+// without encoding/json, and the text goes into d.strs' shared blocks.
 func (d *StreamDecoder) blockDelta(data []byte) {
 	var v deltaView
-	if !scanDelta(data, &v) {
+	if !scanDeltaIn(data, &v, &d.strs) {
 		var err error
 		if v, err = decodeDelta(data); err != nil {
 			d.fail("upstream sent a malformed content_block_delta event", err)

@@ -335,7 +335,11 @@ func deltaKindOf(t string) uint8 {
 }
 
 // scanDelta is the hot path: one event per token.
-func scanDelta(data []byte, v *deltaView) bool {
+func scanDelta(data []byte, v *deltaView) bool { return scanDeltaIn(data, v, nil) }
+
+// scanDeltaIn is scanDelta with the text unquoted into strs (nil: a string
+// of its own).
+func scanDeltaIn(data []byte, v *deltaView, strs *jsonscan.Strings) bool {
 	*v = deltaView{}
 	s := jsonscan.Scanner{B: data}
 	var seen uint8
@@ -399,7 +403,12 @@ func scanDelta(data []byte, v *deltaView) bool {
 		return false
 	}
 	if raw := texts[v.kind]; v.kind != deltaOther && raw != nil {
-		v.text, v.hasText = jsonscan.Unquote(raw), true
+		if strs != nil {
+			v.text = strs.Unquote(raw)
+		} else {
+			v.text = jsonscan.Unquote(raw)
+		}
+		v.hasText = true
 	}
 	return true
 }

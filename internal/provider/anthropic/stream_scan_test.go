@@ -3,6 +3,8 @@ package anthropic
 import (
 	"bytes"
 	"reflect"
+
+	"github.com/llmgate/llmgate/internal/jsonscan"
 	"testing"
 )
 
@@ -63,6 +65,11 @@ func FuzzStreamScan(f *testing.F) {
 			if err != nil || d != want {
 				t.Fatalf("content_block_delta %q: scan %+v, encoding/json %+v, %v", data, d, want, err)
 			}
+		}
+		var strs jsonscan.Strings
+		var ds deltaView
+		if scanDeltaIn(data, &ds, &strs) != scanDelta(data, &d) || ds != d {
+			t.Fatalf("content_block_delta %q: with Strings %+v, without %+v", data, ds, d)
 		}
 		var m stopView
 		if scanMessageDelta(data, &m) {
