@@ -196,7 +196,7 @@ func (d *StreamDecoder) blockStart(data []byte) {
 // without encoding/json, and the text goes into d.strs' shared blocks.
 func (d *StreamDecoder) blockDelta(data []byte) {
 	var v deltaView
-	if !scanDeltaIn(data, &v, &d.strs) {
+	if !scanTextDelta(data, &v, &d.strs) && !scanDeltaIn(data, &v, &d.strs) {
 		var err error
 		if v, err = decodeDelta(data); err != nil {
 			d.fail("upstream sent a malformed content_block_delta event", err)

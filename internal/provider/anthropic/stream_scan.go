@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"bytes"
 	"encoding/json"
 
 	"github.com/llmgate/llmgate/internal/jsonscan"
@@ -409,6 +410,48 @@ func scanDeltaIn(data []byte, v *deltaView, strs *jsonscan.Strings) bool {
 			v.text = jsonscan.Unquote(raw)
 		}
 		v.hasText = true
+	}
+	return true
+}
+
+// The head and middle of a text delta as Anthropic writes it, for
+// scanTextDelta.
+var (
+	textDeltaHead = []byte(`{"type":"content_block_delta","index":`)
+	textDeltaMid  = []byte(`,"delta":{"type":"text_delta","text":`)
+)
+
+// scanTextDelta reads a text delta written exactly as Anthropic writes it
+// (its members in its order, no whitespace), which is nearly every event of
+// a stream, by matching that layout instead of walking the object. Anything
+// else reports false and is left to scanDeltaIn; what it reads is what
+// scanDeltaIn reads.
+func scanTextDelta(data []byte, v *deltaView, strs *jsonscan.Strings) bool {
+	if !bytes.HasPrefix(data, textDeltaHead) {
+		return false
+	}
+	i := len(textDeltaHead)
+	j := i
+	for j < len(data) && j-i < 9 && '0' <= data[j] && data[j] <= '9' {
+		j++
+	}
+	if j == i || (data[i] == '0' && j > i+1) || !bytes.HasPrefix(data[j:], textDeltaMid) {
+		return false
+	}
+	n := 0
+	for _, c := range data[i:j] {
+		n = n*10 + int(c-'0')
+	}
+	sc := jsonscan.Scanner{B: data}
+	raw, e := sc.RawString(j + len(textDeltaMid))
+	if e < 0 || string(data[e:]) != "}}" {
+		return false
+	}
+	*v = deltaView{index: n, kind: deltaText, hasText: true}
+	if strs != nil {
+		v.text = strs.Unquote(raw)
+	} else {
+		v.text = jsonscan.Unquote(raw)
 	}
 	return true
 }
