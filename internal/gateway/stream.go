@@ -379,6 +379,9 @@ func (s *clientStream) pingIfQuiet() {
 		return
 	}
 	now := monoNow()
+	if s.dirty {
+		s.last = now // written since the last flush, so just now as far as the pinger can tell
+	}
 	next := s.every - time.Duration(now-s.last)
 	if next <= 0 {
 		s.last = now

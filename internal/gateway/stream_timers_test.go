@@ -2,8 +2,11 @@ package gateway
 
 import (
 	"context"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/llmgate/llmgate/internal/provider"
 )
 
 // The watchdog's timer is armed for an hour in these tests, so it never
@@ -58,5 +61,44 @@ func TestWatchdogTickRearms(t *testing.T) {
 	<-fired // within idle of the event, not after the hour
 	if !w.timedOut.Load() {
 		t.Fatal("canceled without timing out")
+	}
+}
+
+// The pinger writes a ping only when nothing was written for every: not
+// after a recent flush, and not while writes wait for the next flush. The
+// pinger's timer is armed for an hour; the cases call pingIfQuiet as it
+// would.
+func TestClientStreamPing(t *testing.T) {
+	const every = time.Hour
+	cases := []struct {
+		name  string
+		setup func(s *clientStream)
+		ping  bool
+	}{
+		{name: "just committed", setup: func(s *clientStream) {}},
+		{name: "quiet for longer than every", setup: func(s *clientStream) { s.last = monoNow() - int64(2*every) }, ping: true},
+		{name: "flushed recently", setup: func(s *clientStream) {
+			s.last = monoNow() - int64(2*every)
+			_, _ = s.Write([]byte("data: x\n\n"))
+			s.flush(monoNow())
+		}},
+		{name: "written, not flushed yet", setup: func(s *clientStream) {
+			s.last = monoNow() - int64(2*every)
+			_, _ = s.Write([]byte("data: x\n\n"))
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			s := newClientStream(rec, provider.FormatOpenAI)
+			defer s.stop()
+			s.keepAlive(every)
+			tc.setup(s)
+			before := rec.Body.Len()
+			s.pingIfQuiet()
+			if got := rec.Body.Len() > before; got != tc.ping {
+				t.Fatalf("pinged %v, want %v (body %q)", got, tc.ping, rec.Body.String())
+			}
+		})
 	}
 }
