@@ -30,9 +30,11 @@ func monoNow() int64 { return int64(time.Since(monoBase)) }
 // for FirstToken, then for Idle between events.
 //
 // Events do not move the timer: tick stores when the event arrived, and
-// the timer, when it fires, re-arms itself for the last event's deadline
-// if that is still ahead. A Reset per event cost a timer-heap update and,
-// as often as not, a wake-up of an idle thread (runtime.wakeNetPoller).
+// the timer, when it fires, re-arms itself for the deadline the last event
+// set if that is still ahead. A deadline that moves later never touches the
+// timer either (it fires early and re-arms); only one that moves earlier
+// does. A Reset per event cost a timer-heap update and, as often as not, a
+// wake-up of an idle thread (runtime.wakeNetPoller).
 type watchdog struct {
 	t        *time.Timer
 	idle     time.Duration
@@ -43,6 +45,7 @@ type watchdog struct {
 	mu       sync.Mutex // protects following; the pump writes them, the timer reads them
 	ticking  bool       // an event came since the last reset: the deadline is last + idle
 	deadline int64      // monoNow deadline of the last reset, while not ticking
+	when     int64      // monoNow the timer is set to fire at
 	stopped  bool
 }
 
@@ -55,12 +58,13 @@ func newWatchdog(first, idle time.Duration, cancel context.CancelFunc) *watchdog
 		first = idle
 	}
 	w.deadline = monoNow() + int64(first)
+	w.when = w.deadline
 	w.t = time.AfterFunc(first, w.fire)
 	return w
 }
 
 // fire runs on the timer: it times the attempt out once its deadline has
-// passed, and re-arms the timer when events moved the deadline on.
+// passed, and re-arms the timer when the deadline moved on.
 func (w *watchdog) fire() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -72,6 +76,7 @@ func (w *watchdog) fire() {
 		deadline = w.last.Load() + int64(w.idle)
 	}
 	if left := deadline - monoNow(); left > 0 {
+		w.when = deadline
 		w.t.Reset(time.Duration(left))
 		return
 	}
@@ -79,10 +84,18 @@ func (w *watchdog) fire() {
 	w.cancel()
 }
 
+// armLocked makes sure the timer fires no later than deadline.
+func (w *watchdog) armLocked(deadline, now int64) {
+	if deadline < w.when {
+		w.when = deadline
+		w.t.Reset(time.Duration(deadline - now))
+	}
+}
+
 // tick records an event that arrived at at (a monoNow stamp), which
-// moves the deadline to at + Idle. Only the first event after a reset
-// touches the timer: Idle may end before the deadline it replaces. tick
-// and reset are called by the goroutine that reads the stream.
+// moves the deadline to at + Idle. Only the first event after a reset may
+// touch the timer: Idle may end before the deadline it replaces. tick and
+// reset are called by the goroutine that reads the stream.
 func (w *watchdog) tick(at int64) {
 	if w.t == nil || w.idle <= 0 {
 		return
@@ -91,7 +104,7 @@ func (w *watchdog) tick(at int64) {
 	if !w.ticking {
 		w.mu.Lock()
 		w.ticking = true
-		w.t.Reset(w.idle)
+		w.armLocked(at+int64(w.idle), monoNow())
 		w.mu.Unlock()
 	}
 }
@@ -100,9 +113,10 @@ func (w *watchdog) tick(at int64) {
 func (w *watchdog) reset(d time.Duration) {
 	if w.t != nil && d > 0 {
 		w.mu.Lock()
+		now := monoNow()
 		w.ticking = false
-		w.deadline = monoNow() + int64(d)
-		w.t.Reset(d)
+		w.deadline = now + int64(d)
+		w.armLocked(w.deadline, now)
 		w.mu.Unlock()
 	}
 }

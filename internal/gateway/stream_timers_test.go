@@ -64,6 +64,31 @@ func TestWatchdogTickRearms(t *testing.T) {
 	}
 }
 
+// A deadline that moves later leaves the timer where it was: it fires at the
+// earlier time, finds the deadline ahead and re-arms itself for it.
+func TestWatchdogLaterDeadlineRearmsOnFire(t *testing.T) {
+	w := newWatchdog(time.Millisecond, time.Hour, func() { t.Error("timed out before its deadline") })
+	defer w.stop()
+	w.reset(time.Hour)
+	w.mu.Lock()
+	deadline := w.deadline
+	w.mu.Unlock()
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		w.mu.Lock()
+		when := w.when
+		w.mu.Unlock()
+		if when == deadline {
+			break // fired early and re-armed for the hour
+		}
+		if time.Now().After(end) {
+			t.Fatal("the timer did not fire and re-arm itself")
+		}
+	}
+	if w.timedOut.Load() {
+		t.Fatal("timed out")
+	}
+}
+
 // The pinger writes a ping only when nothing was written for every: not
 // after a recent flush, and not while writes wait for the next flush. The
 // pinger's timer is armed for an hour; the cases call pingIfQuiet as it
