@@ -19,43 +19,114 @@ import (
 // it the stream is committed anyway.
 const maxPending = 64
 
+// monoBase is the origin of monoNow.
+var monoBase = time.Now()
+
+// monoNow is the time on the monotonic clock, in nanoseconds since monoBase:
+// a stamp that fits an atomic.Int64.
+func monoNow() int64 { return int64(time.Since(monoBase)) }
+
 // watchdog cancels an attempt when the upstream stream goes quiet: first
 // for FirstToken, then for Idle between events.
+//
+// Events do not move the timer: tick stores when the event arrived, and
+// the timer, when it fires, re-arms itself for the deadline the last event
+// set if that is still ahead. A deadline that moves later never touches the
+// timer either (it fires early and re-arms); only one that moves earlier
+// does. A Reset per event cost a timer-heap update and, as often as not, a
+// wake-up of an idle thread (runtime.wakeNetPoller).
 type watchdog struct {
 	t        *time.Timer
 	idle     time.Duration
+	cancel   context.CancelFunc
 	timedOut atomic.Bool
+	last     atomic.Int64 // monoNow when the last event arrived, once ticking
+
+	mu       sync.Mutex // protects following; the pump writes them, the timer reads them
+	ticking  bool       // an event came since the last reset: the deadline is last + idle
+	deadline int64      // monoNow deadline of the last reset, while not ticking
+	when     int64      // monoNow the timer is set to fire at
+	stopped  bool
 }
 
 func newWatchdog(first, idle time.Duration, cancel context.CancelFunc) *watchdog {
-	w := &watchdog{idle: idle}
+	w := &watchdog{idle: idle, cancel: cancel}
 	if first <= 0 && idle <= 0 {
 		return w
 	}
 	if first <= 0 {
 		first = idle
 	}
-	w.t = time.AfterFunc(first, func() { w.timedOut.Store(true); cancel() })
+	w.deadline = monoNow() + int64(first)
+	w.when = w.deadline
+	w.t = time.AfterFunc(first, w.fire)
 	return w
 }
 
-// tick resets the idle deadline after an event.
-func (w *watchdog) tick() {
-	if w.t != nil && w.idle > 0 {
-		w.t.Reset(w.idle)
+// fire runs on the timer: it times the attempt out once its deadline has
+// passed, and re-arms the timer when the deadline moved on.
+func (w *watchdog) fire() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return
+	}
+	deadline := w.deadline
+	if w.ticking {
+		deadline = w.last.Load() + int64(w.idle)
+	}
+	if left := deadline - monoNow(); left > 0 {
+		w.when = deadline
+		w.t.Reset(time.Duration(left))
+		return
+	}
+	w.timedOut.Store(true)
+	w.cancel()
+}
+
+// armLocked makes sure the timer fires no later than deadline.
+func (w *watchdog) armLocked(deadline, now int64) {
+	if deadline < w.when {
+		w.when = deadline
+		w.t.Reset(time.Duration(deadline - now))
+	}
+}
+
+// tick records an event that arrived at at (a monoNow stamp), which
+// moves the deadline to at + Idle. Only the first event after a reset may
+// touch the timer: Idle may end before the deadline it replaces. tick and
+// reset are called by the goroutine that reads the stream.
+func (w *watchdog) tick(at int64) {
+	if w.t == nil || w.idle <= 0 {
+		return
+	}
+	w.last.Store(at)
+	if !w.ticking {
+		w.mu.Lock()
+		w.ticking = true
+		w.armLocked(at+int64(w.idle), monoNow())
+		w.mu.Unlock()
 	}
 }
 
 // reset arms the next deadline (the first token after the headers).
 func (w *watchdog) reset(d time.Duration) {
 	if w.t != nil && d > 0 {
-		w.t.Reset(d)
+		w.mu.Lock()
+		now := monoNow()
+		w.ticking = false
+		w.deadline = now + int64(d)
+		w.armLocked(w.deadline, now)
+		w.mu.Unlock()
 	}
 }
 
 func (w *watchdog) stop() {
 	if w.t != nil {
+		w.mu.Lock()
+		w.stopped = true
 		w.t.Stop()
+		w.mu.Unlock()
 	}
 }
 
@@ -134,7 +205,9 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 	u := d.Upstream.For(x.c.Format)
 	cs := newClientStream(w, x.c.Format)
 	defer cs.stop()
-	rd := sse.NewReader(&beforeRead{resp.Body, cs.flush})
+	body := &upstreamBody{r: resp.Body, cs: cs}
+	rd := sse.NewReader(body)
+	defer rd.Release()
 	var (
 		pending  []byte
 		nPending int
@@ -154,7 +227,7 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 	hold := startHold(g.opts.StreamHold, func() {
 		if !x.committed {
 			flushPending()
-			cs.flush()
+			cs.flushNow()
 		}
 	})
 	hold.mu.Lock()
@@ -197,7 +270,7 @@ func (g *Gateway) pumpPassthrough(ctx context.Context, w http.ResponseWriter,
 			g.failStream(cs, x, perr)
 			return perr
 		}
-		wd.tick()
+		wd.tick(body.at)
 		sawData = sawData || ev.HasData
 		info := u.Pass.ScanEvent(&ev)
 		if info.HasUsage {
@@ -254,7 +327,7 @@ type clientStream struct {
 
 	mu      sync.Mutex // protects following
 	dirty   bool
-	last    time.Time // last write
+	last    int64 // monoNow of the last write that was flushed, or of the last ping
 	every   time.Duration
 	pinger  *time.Timer // nil until keepAlive
 	stopped bool        // stop was called: the pinger must not write
@@ -267,7 +340,7 @@ func newClientStream(w http.ResponseWriter, f provider.Format) *clientStream {
 func (s *clientStream) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.dirty, s.last = true, time.Now()
+	s.dirty = true
 	return s.w.Write(p)
 }
 
@@ -277,14 +350,22 @@ func (s *clientStream) mark() {
 	s.mu.Unlock()
 }
 
-func (s *clientStream) flush() {
+// flush flushes what was written since the last flush; at (a monoNow
+// stamp) is when it was written, for the pinger: the pump passes the time
+// its last upstream read returned, since everything it wrote since came
+// from that read, which saves reading the clock per event.
+func (s *clientStream) flush(at int64) {
 	s.mu.Lock()
 	if s.dirty {
 		s.dirty = false
+		s.last = max(s.last, at)
 		_ = s.rc.Flush()
 	}
 	s.mu.Unlock()
 }
+
+// flushNow is flush for writes made just now (not after an upstream read).
+func (s *clientStream) flushNow() { s.flush(monoNow()) }
 
 // keepAlive writes a ping whenever the stream has been quiet for every
 // (after the response is committed), so proxies and clients do not drop a
@@ -299,6 +380,7 @@ func (s *clientStream) keepAlive(every time.Duration) {
 		return
 	}
 	s.every = every
+	s.last = monoNow() // the stream was just committed and written to
 	s.pinger = time.AfterFunc(every, s.pingIfQuiet)
 }
 
@@ -310,8 +392,11 @@ func (s *clientStream) pingIfQuiet() {
 	if s.stopped {
 		return
 	}
-	now := time.Now()
-	next := s.every - now.Sub(s.last)
+	now := monoNow()
+	if s.dirty {
+		s.last = now // written since the last flush, so just now as far as the pinger can tell
+	}
+	next := s.every - time.Duration(now-s.last)
 	if next <= 0 {
 		s.last = now
 		if _, err := s.w.Write(s.ping); err == nil {
@@ -331,18 +416,25 @@ func (s *clientStream) stop() {
 		s.pinger.Stop()
 	}
 	s.mu.Unlock()
-	s.flush()
+	s.flush(0) // the pinger is stopped: the stamp no longer matters
 }
 
-// beforeRead calls fn before each Read of r.
-type beforeRead struct {
+// upstreamBody is a stream's upstream body as a pump reads it: before each
+// Read it flushes what the pump wrote to the client (the pump is about to
+// wait on the upstream), and after it stamps when the read returned, which
+// is when the events that read completed arrived (for the watchdog's tick
+// and the pinger). Only the pump's goroutine uses it.
+type upstreamBody struct {
 	r  io.Reader
-	fn func()
+	cs *clientStream
+	at int64 // monoNow when the last Read returned
 }
 
-func (b *beforeRead) Read(p []byte) (int, error) {
-	b.fn()
-	return b.r.Read(p)
+func (b *upstreamBody) Read(p []byte) (int, error) {
+	b.cs.flush(b.at)
+	n, err := b.r.Read(p)
+	b.at = monoNow()
+	return n, err
 }
 
 // switchWriter buffers until commit, then writes through.
@@ -371,7 +463,11 @@ func (g *Gateway) pumpTranslated(ctx context.Context, w http.ResponseWriter,
 	defer cs.stop()
 	sw := &switchWriter{}
 	enc := x.cc.NewStreamEncoder(sw, req)
-	dec := u.Codec.NewStreamDecoder(&beforeRead{resp.Body, cs.flush})
+	body := &upstreamBody{r: resp.Body, cs: cs}
+	dec := u.Codec.NewStreamDecoder(body)
+	if r, ok := dec.(provider.Releaser); ok {
+		defer r.Release()
+	}
 	commit := func() {
 		g.commitStream(w, x, d)
 		_, _ = cs.Write(sw.buf.Bytes())
@@ -382,7 +478,7 @@ func (g *Gateway) pumpTranslated(ctx context.Context, w http.ResponseWriter,
 	hold := startHold(g.opts.StreamHold, func() {
 		if !x.committed {
 			commit()
-			cs.flush()
+			cs.flushNow()
 		}
 	})
 	hold.mu.Lock()
@@ -401,7 +497,7 @@ func (g *Gateway) pumpTranslated(ctx context.Context, w http.ResponseWriter,
 				if !x.committed {
 					commit()
 				}
-				cs.flush()
+				cs.flush(body.at)
 				drainBody(resp.Body, wd)
 				return nil
 			}
@@ -416,7 +512,7 @@ func (g *Gateway) pumpTranslated(ctx context.Context, w http.ResponseWriter,
 			x.err = perr
 			return perr
 		}
-		wd.tick()
+		wd.tick(body.at)
 		content := false
 		switch ev.Type {
 		case provider.EventStart:
@@ -483,7 +579,8 @@ func (g *Gateway) failStream(w io.Writer, x *exchange, perr *provider.Error) {
 func (g *Gateway) pumpRaw(ctx context.Context, w http.ResponseWriter, x *exchange, d *Deployment, resp *http.Response) *provider.Error {
 	cs := newClientStream(w, "")
 	defer cs.stop()
-	rd := sse.NewReader(&beforeRead{resp.Body, cs.flush})
+	rd := sse.NewReader(&upstreamBody{r: resp.Body, cs: cs})
+	defer rd.Release()
 	g.commitStream(w, x, d)
 	cs.mark()
 	for {

@@ -2,6 +2,8 @@ package jsonscan
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -137,5 +139,39 @@ func TestScannerBool(t *testing.T) {
 		if (e == len(tt.in)) != tt.ok || (tt.ok && got != tt.want) {
 			t.Errorf("Bool(%s) = %v, %d; want %v, ok %v", tt.in, got, e, tt.want, tt.ok)
 		}
+	}
+}
+
+// Strings gives what Unquote gives, and a string it handed out does not
+// change as later ones are added to its block.
+func TestStringsUnquote(t *testing.T) {
+	var s Strings
+	var got, want []string
+	for i := range 300 {
+		raw := []byte(fmt.Sprintf("tok%d", i))
+		switch i % 7 {
+		case 3:
+			raw = []byte(`a\nb\u00e9`)
+		case 5:
+			raw = []byte(strings.Repeat("x", stringsMax+i%3))
+		case 6:
+			raw = nil
+		}
+		got = append(got, s.Unquote(raw))
+		want = append(want, Unquote(raw))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("string %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+}
+
+func BenchmarkStringsUnquote(b *testing.B) {
+	raw := []byte(" token")
+	var s Strings
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = s.Unquote(raw)
 	}
 }

@@ -52,6 +52,13 @@ type StreamDecoder interface {
 	Next() (Event, error)
 }
 
+// Releaser is a StreamDecoder that can give its buffers back for reuse
+// once the caller is done with it (and with every event it returned). The
+// pipeline calls Release when a stream ends; it is optional.
+type Releaser interface {
+	Release()
+}
+
 // StreamEncoder writes canonical events as a client's stream. It writes to
 // the io.Writer it was made with and does not flush: the caller flushes after
 // each Encode.

@@ -128,6 +128,13 @@ type Writer struct {
 	done     chan struct{}   // closed when Run returns
 	runErr   error           // Run's drain error, set before done is closed
 
+	// While a batch fills Run does not receive from q (a wake-up per
+	// record): it waits for FlushInterval, or for Enqueue to kick it once
+	// want records are queued, want being what the batch lacks (0: Run
+	// is not waiting on a batch).
+	want atomic.Int64
+	kick chan struct{} // capacity 1
+
 	written, dropped, failed atomic.Uint64
 	unlogged                 atomic.Uint64 // drops not yet logged
 	lastDropLog              atomic.Int64  // Unix ns of the last drop log line, 0 if none
@@ -158,6 +165,7 @@ func NewWriter(w store.RecordWriter, opts Options) *Writer {
 		q:    make(chan store.Record, opts.QueueSize),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
+		kick: make(chan struct{}, 1),
 	}
 	return wr
 }
@@ -177,6 +185,7 @@ func (w *Writer) Enqueue(r store.Record) bool {
 	select {
 	case w.q <- r:
 		w.mu.RUnlock()
+		w.kickIfFull()
 		return true
 	default:
 	}
@@ -185,11 +194,22 @@ func (w *Writer) Enqueue(r store.Record) bool {
 	select {
 	case w.q <- r:
 		w.mu.RUnlock()
+		w.kickIfFull()
 		return true
 	case <-t.C():
 		w.mu.RUnlock()
 		w.drop(&r, DropQueueFull, "request log queue full for EnqueueWait: records dropped")
 		return false
+	}
+}
+
+// kickIfFull wakes Run when the queue holds what its filling batch lacks.
+func (w *Writer) kickIfFull() {
+	if n := w.want.Load(); n > 0 && int64(len(w.q)) >= n {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -331,21 +351,40 @@ func (w *Writer) Run(ctx context.Context) error {
 		timerC <-chan time.Time
 	)
 	for {
+		// An empty batch waits for its first record; a filling one only for
+		// its timer or a kick (see want).
+		q := w.q
+		if len(batch) > 0 {
+			q = nil
+		}
+		now := false // write the batch as it is
 		select {
-		case r := <-w.q:
-			batch = w.fill(append(batch, r))
-			if len(batch) < w.opts.BatchSize {
-				if timer == nil {
-					timer = w.opts.Clock.NewTimer(w.opts.FlushInterval)
-					timerC = timer.C()
-				}
-				continue
-			}
+		case r := <-q:
+			batch = append(batch, r)
+		case <-w.kick:
 		case <-timerC:
 			timer, timerC = nil, nil
+			now = true
 		case <-ctx.Done():
+			now = true
 		case <-w.stop:
+			now = true
 		}
+		batch = w.fill(batch)
+		if !now && len(batch) < w.opts.BatchSize {
+			if len(batch) == 0 {
+				continue // a kick left from the last batch
+			}
+			if timer == nil {
+				timer = w.opts.Clock.NewTimer(w.opts.FlushInterval)
+				timerC = timer.C()
+			}
+			if w.waitMore(len(batch)) {
+				continue
+			}
+			batch = w.fill(batch) // queued before want was set
+		}
+		w.want.Store(0)
 		if timer != nil {
 			timer.Stop()
 			timer, timerC = nil, nil
@@ -366,6 +405,14 @@ func (w *Writer) Run(ctx context.Context) error {
 		w.runErr = w.drain(dctx, batch)
 		return w.runErr
 	}
+}
+
+// waitMore tells Enqueue to kick Run once the records a batch of n lacks
+// are queued, and reports whether they are not queued yet (Run is to wait).
+func (w *Writer) waitMore(n int) bool {
+	lack := int64(w.opts.BatchSize - n)
+	w.want.Store(lack)
+	return int64(len(w.q)) < lack // queued before want was set: no kick comes
 }
 
 // isStopping reports whether Close has been called; after it returns true

@@ -155,12 +155,35 @@ func TestWriterFlushesPartialBatchAfterInterval(t *testing.T) {
 	if _, _, calls, _ := fs.snapshot(); calls != 0 {
 		t.Fatalf("wrote before the flush interval (%d calls)", calls)
 	}
-	eventually(t, "all 3 queued", func() bool { _, _, _, q := w.Stats(); return q == 0 })
+	// Records after the first stay in the queue until the timer fires
+	// (Run does not wake per record); the flush takes them all.
 	clk.Advance(time.Millisecond)
 	eventually(t, "partial batch written", func() bool { wr, _, _, _ := w.Stats(); return wr == 3 })
 	if _, _, _, batches := fs.snapshot(); len(batches) != 1 || batches[0] != 3 {
 		t.Errorf("batches = %v, want [3]", batches)
 	}
+}
+
+// Run does not wake per record while a batch fills, but Enqueue wakes it
+// as soon as the batch could be full: a full batch does not wait for the
+// flush interval.
+func TestWriterWritesFullBatchBeforeInterval(t *testing.T) {
+	fs := newFakeStore()
+	clk := clock.NewFake(t0)
+	w := NewWriter(fs, Options{BatchSize: 10, FlushInterval: time.Hour, Clock: clk, Logger: quietLogger()})
+	start(t, w)
+	w.Enqueue(rec("0", 0))
+	clk.BlockUntil(1) // the batch is filling: its flush timer is set
+	for i := 1; i < 25; i++ {
+		w.Enqueue(rec(fmt.Sprint(i), i))
+	}
+	eventually(t, "two full batches written", func() bool { wr, _, _, _ := w.Stats(); return wr == 20 })
+	if _, _, _, batches := fs.snapshot(); len(batches) != 2 || batches[0] != 10 || batches[1] != 10 {
+		t.Errorf("batches = %v, want [10 10]", batches)
+	}
+	clk.BlockUntil(1) // the last 5 wait for their interval
+	clk.Advance(time.Hour)
+	eventually(t, "the rest written", func() bool { wr, _, _, _ := w.Stats(); return wr == 25 })
 }
 
 // A full queue slows the finishing request instead of losing its record:

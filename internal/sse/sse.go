@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 )
 
 // DefaultMaxEventSize bounds one event (all its lines) when no limit is set.
@@ -54,11 +55,39 @@ type Reader struct {
 	err      error
 
 	scratch []byte // data of multi-line events
+
+	pooled *[]byte // the initial buffer, from bufPool; nil once released
 }
+
+// initialBuf is the size of a new Reader's buffer, which grows for larger
+// events.
+const initialBuf = 4096
+
+// bufPool holds initial buffers given back by Release: a stream per
+// request would otherwise allocate (and zero) one each.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, initialBuf); return &b }}
+
+// errReleased is what Next returns after Release.
+var errReleased = errors.New("sse: reader released")
 
 // NewReader returns a Reader with DefaultMaxEventSize.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{r: r, max: DefaultMaxEventSize, buf: make([]byte, 4096)}
+	p := bufPool.Get().(*[]byte)
+	return &Reader{r: r, max: DefaultMaxEventSize, buf: *p, pooled: p}
+}
+
+// Release gives the Reader's buffer back for reuse by later Readers. The
+// events it returned are invalid afterwards, and Next returns an error.
+// Calling it is optional (a Reader that is dropped is collected as usual);
+// calling it twice is harmless.
+func (r *Reader) Release() {
+	if r.pooled != nil {
+		bufPool.Put(r.pooled) // its initial buffer, even when buf has grown since
+		r.pooled = nil
+	}
+	r.buf, r.off, r.end = nil, 0, 0
+	r.scratch = nil
+	r.err = errReleased
 }
 
 // SetMaxEventSize sets the largest event Next accepts; n <= 0 restores the

@@ -16,6 +16,7 @@ type got struct {
 
 func readAll(t testing.TB, r io.Reader, max int) ([]got, error) {
 	rd := NewReader(r)
+	defer rd.Release() // the next Reader reuses the buffer: tests see stale bytes in it
 	rd.SetMaxEventSize(max)
 	var out []got
 	for {
@@ -101,6 +102,29 @@ func TestReaderBrokenStream(t *testing.T) {
 	}
 }
 
+// A released Reader returns an error from Next, and the Readers that reuse
+// its buffer (grown or not) see only their own bytes.
+func TestReaderRelease(t *testing.T) {
+	big := strings.Repeat("y", 3*initialBuf)
+	for _, first := range []string{"data: " + strings.Repeat("x", 3000) + "\n\n", "data: " + big + "\n\n"} {
+		r := NewReader(strings.NewReader(first))
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+		r.Release()
+		if _, err := r.Next(); err == nil {
+			t.Fatal("Next after Release returned no error")
+		}
+		r.Release() // twice is harmless
+		for range 3 {
+			out, err := readAll(t, strings.NewReader("data: a\n\nevent: b\ndata: c"), 0)
+			if err != io.EOF || len(out) != 2 || out[0].data != "a" || out[1].name != "b" || out[1].data != "c" {
+				t.Fatalf("after Release: err=%v events %+v", err, out)
+			}
+		}
+	}
+}
+
 func TestWriterRoundTrip(t *testing.T) {
 	var b bytes.Buffer
 	w := NewWriter(&b)
@@ -123,6 +147,7 @@ func FuzzReader(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		rd := NewReader(iotest.HalfReader(strings.NewReader(in)))
+		defer rd.Release() // later inputs reuse the buffer: stale bytes must not leak
 		rd.SetMaxEventSize(1 << 16)
 		total := 0
 		for i := 0; ; i++ {
@@ -133,8 +158,8 @@ func FuzzReader(f *testing.F) {
 				}
 				break
 			}
-			if len(ev.Raw) == 0 {
-				t.Fatalf("event %d with empty Raw", i)
+			if len(ev.Raw) == 0 || !strings.Contains(in, string(ev.Raw)) {
+				t.Fatalf("event %d with Raw %q, not from the input", i, ev.Raw)
 			}
 			if !bytes.Contains(ev.Raw, ev.Name) || (len(ev.Data) > 0 && !ev.HasData) {
 				t.Fatalf("inconsistent event %+v", ev)

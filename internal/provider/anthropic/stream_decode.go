@@ -28,6 +28,8 @@ type StreamDecoder struct {
 	tools  int         // tool calls seen
 
 	in, cacheWrite, cacheRead int // input counters, message_start then message_delta
+
+	strs jsonscan.Strings // the text deltas' strings
 }
 
 type blockInfo struct {
@@ -47,6 +49,12 @@ func (*Upstream) NewStreamDecoder(r io.Reader) provider.StreamDecoder {
 func NewStreamDecoder(r io.Reader) *StreamDecoder {
 	return &StreamDecoder{r: sse.NewReader(r)}
 }
+
+var _ provider.Releaser = (*StreamDecoder)(nil)
+
+// Release gives the decoder's read buffer back for reuse; Next must not be
+// called after it.
+func (d *StreamDecoder) Release() { d.r.Release() }
 
 // Next returns the next canonical event, io.EOF after message_stop, or an
 // *provider.Error.
@@ -185,10 +193,10 @@ func (d *StreamDecoder) blockStart(data []byte) {
 }
 
 // blockDelta is the hot path, one event per token: scanDelta reads it
-// without encoding/json and without allocating beyond the text itself.
+// without encoding/json, and the text goes into d.strs' shared blocks.
 func (d *StreamDecoder) blockDelta(data []byte) {
 	var v deltaView
-	if !scanDelta(data, &v) {
+	if !scanTextDelta(data, &v, &d.strs) && !scanDeltaIn(data, &v, &d.strs) {
 		var err error
 		if v, err = decodeDelta(data); err != nil {
 			d.fail("upstream sent a malformed content_block_delta event", err)

@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"bytes"
 	"encoding/json"
 
 	"github.com/llmgate/llmgate/internal/jsonscan"
@@ -335,7 +336,11 @@ func deltaKindOf(t string) uint8 {
 }
 
 // scanDelta is the hot path: one event per token.
-func scanDelta(data []byte, v *deltaView) bool {
+func scanDelta(data []byte, v *deltaView) bool { return scanDeltaIn(data, v, nil) }
+
+// scanDeltaIn is scanDelta with the text unquoted into strs (nil: a string
+// of its own).
+func scanDeltaIn(data []byte, v *deltaView, strs *jsonscan.Strings) bool {
 	*v = deltaView{}
 	s := jsonscan.Scanner{B: data}
 	var seen uint8
@@ -399,7 +404,54 @@ func scanDelta(data []byte, v *deltaView) bool {
 		return false
 	}
 	if raw := texts[v.kind]; v.kind != deltaOther && raw != nil {
-		v.text, v.hasText = jsonscan.Unquote(raw), true
+		if strs != nil {
+			v.text = strs.Unquote(raw)
+		} else {
+			v.text = jsonscan.Unquote(raw)
+		}
+		v.hasText = true
+	}
+	return true
+}
+
+// The head and middle of a text delta as Anthropic writes it, for
+// scanTextDelta.
+var (
+	textDeltaHead = []byte(`{"type":"content_block_delta","index":`)
+	textDeltaMid  = []byte(`,"delta":{"type":"text_delta","text":`)
+)
+
+// scanTextDelta reads a text delta written exactly as Anthropic writes it
+// (its members in its order, no whitespace), which is nearly every event of
+// a stream, by matching that layout instead of walking the object. Anything
+// else reports false and is left to scanDeltaIn; what it reads is what
+// scanDeltaIn reads.
+func scanTextDelta(data []byte, v *deltaView, strs *jsonscan.Strings) bool {
+	if !bytes.HasPrefix(data, textDeltaHead) {
+		return false
+	}
+	i := len(textDeltaHead)
+	j := i
+	for j < len(data) && j-i < 9 && '0' <= data[j] && data[j] <= '9' {
+		j++
+	}
+	if j == i || (data[i] == '0' && j > i+1) || !bytes.HasPrefix(data[j:], textDeltaMid) {
+		return false
+	}
+	n := 0
+	for _, c := range data[i:j] {
+		n = n*10 + int(c-'0')
+	}
+	sc := jsonscan.Scanner{B: data}
+	raw, e := sc.RawString(j + len(textDeltaMid))
+	if e < 0 || string(data[e:]) != "}}" {
+		return false
+	}
+	*v = deltaView{index: n, kind: deltaText, hasText: true}
+	if strs != nil {
+		v.text = strs.Unquote(raw)
+	} else {
+		v.text = jsonscan.Unquote(raw)
 	}
 	return true
 }

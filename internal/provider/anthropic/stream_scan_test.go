@@ -3,6 +3,8 @@ package anthropic
 import (
 	"bytes"
 	"reflect"
+
+	"github.com/llmgate/llmgate/internal/jsonscan"
 	"testing"
 )
 
@@ -30,6 +32,12 @@ var scanSeeds = []string{
 	`{"index":1.0,"delta":{}}`,
 	`{"message":null}`,
 	`null`,
+	`{"type":"content_block_delta","index":12,"delta":{"type":"text_delta","text":" word"}}`,
+	`{"type":"content_block_delta","index":01,"delta":{"type":"text_delta","text":"x"}}`,
+	`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}} `,
+	`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}}}`,
+	`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x\u"}}`,
+	"{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"\xff\"}}",
 }
 
 // FuzzStreamScan checks that whatever the stream scanner reads (ok), the
@@ -63,6 +71,15 @@ func FuzzStreamScan(f *testing.F) {
 			if err != nil || d != want {
 				t.Fatalf("content_block_delta %q: scan %+v, encoding/json %+v, %v", data, d, want, err)
 			}
+		}
+		var tv deltaView
+		if scanTextDelta(data, &tv, nil) && (!scanDelta(data, &d) || tv != d) {
+			t.Fatalf("content_block_delta %q: scanTextDelta %+v, scanDelta %+v", data, tv, d)
+		}
+		var strs jsonscan.Strings
+		var ds deltaView
+		if scanDeltaIn(data, &ds, &strs) != scanDelta(data, &d) || ds != d {
+			t.Fatalf("content_block_delta %q: with Strings %+v, without %+v", data, ds, d)
 		}
 		var m stopView
 		if scanMessageDelta(data, &m) {
@@ -98,6 +115,11 @@ func TestStreamScanShapes(t *testing.T) {
 	if !scanDelta([]byte(scanSeeds[5]), &v) || v.text != "Hello, é \"world\"\n" || v.kind != deltaText || v.index != 0 {
 		t.Errorf("text delta = %+v", v)
 	}
+	// Anthropic's text deltas take the fast path.
+	v = deltaView{}
+	if !scanTextDelta([]byte(scanSeeds[5]), &v, nil) || v.text != "Hello, é \"world\"\n" || v.index != 0 {
+		t.Errorf("text delta not read by scanTextDelta: %+v", v)
+	}
 }
 
 func BenchmarkScanDelta(b *testing.B) {
@@ -106,6 +128,18 @@ func BenchmarkScanDelta(b *testing.B) {
 	for b.Loop() {
 		var v deltaView
 		if !scanDelta(data, &v) {
+			b.Fatal("not scanned")
+		}
+	}
+}
+
+func BenchmarkScanTextDelta(b *testing.B) {
+	data := []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a token"}}`)
+	var strs jsonscan.Strings
+	b.ReportAllocs()
+	for b.Loop() {
+		var v deltaView
+		if !scanTextDelta(data, &v, &strs) {
 			b.Fatal("not scanned")
 		}
 	}

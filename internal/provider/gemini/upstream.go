@@ -531,6 +531,12 @@ func (*Upstream) NewStreamDecoder(r io.Reader) provider.StreamDecoder {
 	return &streamDecoder{r: sse.NewReader(r)}
 }
 
+var _ provider.Releaser = (*streamDecoder)(nil)
+
+// Release gives the decoder's read buffer back for reuse; Next must not be
+// called after it.
+func (d *streamDecoder) Release() { d.r.Release() }
+
 func badGateway(msg string, cause error) *provider.Error {
 	return &provider.Error{Kind: provider.KindBadGateway, Message: msg, Format: provider.FormatGemini, Cause: cause}
 }

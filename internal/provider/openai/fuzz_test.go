@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -211,8 +213,14 @@ func FuzzScanEvent(f *testing.F) {
 	f.Add([]byte(benchChunk.Data))
 	f.Add([]byte(`{"error":{"message":"x"}}`))
 	f.Add([]byte(`{"usage":{"prompt_tokens":1e400}}`))
+	f.Add([]byte(`{"choices":[{"delta":{"content": "x","refusal":""}}],"usage": {"total_tokens":1}}`))
+	f.Add([]byte(`{"choices":[{"delta":{"tool_calls": [{"index":0}]}}],"e":"\"error\""}`))
+	f.Add([]byte(`{"error" :{"message":"x"},"usage" :{"total_tokens":1}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		info := Passthrough{}.ScanEvent(&sse.Event{Data: data, HasData: true})
+		if want := scanEventReference(data); !reflect.DeepEqual(info, want) {
+			t.Fatalf("ScanEvent(%q) = %+v, the substring checks give %+v", data, info, want)
+		}
 		if info.UsageOnly && !info.HasUsage {
 			t.Fatalf("UsageOnly without usage: %+v", info)
 		}
@@ -220,4 +228,67 @@ func FuzzScanEvent(f *testing.F) {
 			t.Fatalf("negative usage: %+v", info.Usage)
 		}
 	})
+}
+
+// scanEventReference is ScanEvent as it was before scanKeys, with a
+// bytes.Contains (or Index) per key.
+func scanEventReference(data []byte) provider.EventInfo {
+	var (
+		usageKeys    = [][]byte{[]byte(`"usage":{`), []byte(`"usage": {`)}
+		contentKeys  = [][]byte{[]byte(`"content":"`), []byte(`"content": "`), []byte(`"refusal":"`), []byte(`"refusal": "`)}
+		toolCallKeys = [][]byte{[]byte(`"tool_calls":[{`), []byte(`"tool_calls": [{`)}
+	)
+	containsAny := func(keys [][]byte) bool {
+		return slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Contains(data, k) })
+	}
+	var info provider.EventInfo
+	if len(data) == 0 {
+		return info
+	}
+	if data[0] != '{' {
+		data = bytes.TrimSpace(data)
+		if bytes.Equal(data, doneData) {
+			info.Done = true
+			return info
+		}
+	}
+	hasUsage := containsAny(usageKeys)
+	if hasUsage || bytes.Contains(data, errorKey) {
+		var usage, choices, errv []byte
+		err := jsonscan.Each(data, func(m jsonscan.Member) bool {
+			switch string(m.Key) {
+			case "usage":
+				usage = m.Value
+			case "choices":
+				choices = m.Value
+			case "error":
+				errv = m.Value
+			}
+			return true
+		})
+		if err == nil {
+			if hasValue(errv) {
+				info.Err = streamError(data)
+				return info
+			}
+			if hasUsage {
+				info.Usage, info.HasUsage = decodeUsage(usage)
+				info.UsageOnly = info.HasUsage && isEmptyArray(choices)
+			}
+		}
+	}
+	for _, k := range contentKeys {
+		for rest := data; ; {
+			i := bytes.Index(rest, k)
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(k):]
+			if len(rest) > 0 && rest[0] != '"' {
+				info.Content = true
+			}
+		}
+	}
+	info.Content = info.Content || containsAny(toolCallKeys)
+	return info
 }

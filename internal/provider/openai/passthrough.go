@@ -3,7 +3,6 @@ package openai
 import (
 	"bytes"
 	"github.com/llmgate/llmgate/internal/jsonw"
-	"slices"
 
 	"github.com/llmgate/llmgate/internal/jsonscan"
 	"github.com/llmgate/llmgate/internal/provider"
@@ -208,11 +207,16 @@ func jsonInt(raw []byte) int {
 }
 
 var (
-	doneData     = []byte("[DONE]")
-	usageKeys    = [][]byte{[]byte(`"usage":{`), []byte(`"usage": {`)}
+	doneData = []byte("[DONE]")
+	// What ScanEvent looks for (see scanKeys): "usage":{ or "usage": {,
+	// "error" (then the chunk is scanned for an error member), "content":"
+	// or "refusal":" with or without a space after the colon and a
+	// non-empty string, "tool_calls":[{ or "tool_calls": [{.
+	usageKey     = []byte(`"usage"`)
 	errorKey     = []byte(`"error"`)
-	contentKeys  = [][]byte{[]byte(`"content":"`), []byte(`"content": "`), []byte(`"refusal":"`), []byte(`"refusal": "`)}
-	toolCallKeys = [][]byte{[]byte(`"tool_calls":[{`), []byte(`"tool_calls": [{`)}
+	contentKey   = []byte(`"content"`)
+	refusalKey   = []byte(`"refusal"`)
+	toolCallsKey = []byte(`"tool_calls"`)
 )
 
 // ScanEvent inspects one upstream stream event cheaply: substring checks
@@ -238,8 +242,9 @@ func (Passthrough) ScanEvent(ev *sse.Event) provider.EventInfo {
 		info.Err = streamError(data)
 		return info
 	}
-	hasUsage := containsAny(data, usageKeys)
-	if hasUsage || bytes.Contains(data, errorKey) {
+	keys := scanKeys(data)
+	hasUsage := keys.usage
+	if hasUsage || keys.err {
 		var usage, choices, errv []byte
 		err := jsonscan.Each(data, func(m jsonscan.Member) bool {
 			switch string(m.Key) {
@@ -263,30 +268,73 @@ func (Passthrough) ScanEvent(ev *sse.Event) provider.EventInfo {
 			}
 		}
 	}
-	info.Content = hasContent(data)
+	info.Content = keys.content || keys.toolCall
 	return info
 }
 
-func containsAny(data []byte, keys [][]byte) bool {
-	return slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Contains(data, k) })
+// keyHits is what ScanEvent's key checks found in a chunk.
+type keyHits struct {
+	usage    bool // one of usageKeys
+	err      bool // "error" before a colon: maybe an error member
+	content  bool // one of contentKeys, followed by a byte other than '"' (a non-empty string)
+	toolCall bool // one of toolCallKeys
 }
 
-// hasContent reports whether the chunk carries a non-empty content or
-// refusal string, or a tool call.
-func hasContent(data []byte) bool {
-	for _, k := range contentKeys {
-		for rest := data; ; {
-			i := bytes.Index(rest, k)
-			if i < 0 {
-				break
+// scanKeys finds usageKeys, contentKeys and toolCallKeys, and "error"
+// keys, in one pass. Each of those keys has a colon at a fixed place, so
+// it jumps from colon to colon (a chunk has about one per member) and
+// looks at what is around each. Nine bytes.Contains over the chunk, most
+// of them failing (so reading it whole), were most of a passthrough
+// stream's CPU per event.
+func scanKeys(data []byte) keyHits {
+	var h keyHits
+	for i := 0; ; {
+		j := bytes.IndexByte(data[i:], ':')
+		if j < 0 {
+			return h
+		}
+		p := i + j
+		i = p + 1
+		before, after := data[:p], data[p+1:]
+		if len(before) < 2 || before[len(before)-1] != '"' {
+			// Only "error" may be apart from its colon (encoding/json
+			// allows whitespace there).
+			if t := bytes.TrimRight(before, " \t\r\n"); len(t) < len(before) && bytes.HasSuffix(t, errorKey) {
+				h.err = true
 			}
-			rest = rest[i+len(k):]
-			if len(rest) > 0 && rest[0] != '"' {
-				return true
+			continue
+		}
+		switch before[len(before)-2] {
+		case 'e':
+			if bytes.HasSuffix(before, usageKey) {
+				h.usage = h.usage || startsWith(after, "{")
+			}
+		case 'r':
+			if bytes.HasSuffix(before, errorKey) {
+				h.err = true
+			}
+		case 't', 'l':
+			if !h.content && (bytes.HasSuffix(before, contentKey) || bytes.HasSuffix(before, refusalKey)) {
+				if len(after) > 0 && after[0] == ' ' {
+					after = after[1:]
+				}
+				h.content = len(after) > 1 && after[0] == '"' && after[1] != '"'
+			}
+		case 's':
+			if bytes.HasSuffix(before, toolCallsKey) {
+				h.toolCall = h.toolCall || startsWith(after, "[{")
 			}
 		}
 	}
-	return containsAny(data, toolCallKeys)
+}
+
+// startsWith reports whether b starts with s, or with a space and s: the
+// two spellings of usageKeys and toolCallKeys after their colon.
+func startsWith(b []byte, s string) bool {
+	if len(b) > 0 && b[0] == ' ' {
+		b = b[1:]
+	}
+	return len(b) >= len(s) && string(b[:len(s)]) == s
 }
 
 func isEmptyArray(raw []byte) bool {

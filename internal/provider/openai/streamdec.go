@@ -23,6 +23,12 @@ func (*Upstream) NewStreamDecoder(r io.Reader) provider.StreamDecoder {
 }
 
 // streamDecoder is not safe for concurrent use.
+var _ provider.Releaser = (*streamDecoder)(nil)
+
+// Release gives the decoder's read buffer back for reuse; Next must not be
+// called after it.
+func (d *streamDecoder) Release() { d.r.Release() }
+
 type streamDecoder struct {
 	r *sse.Reader
 

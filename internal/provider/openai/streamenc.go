@@ -193,8 +193,13 @@ func (e *streamEncoder) start(id, model string) {
 
 // appendChunk appends one chunk event to e.buf; delta appends the delta
 // object and finish is the finish_reason ("" for null).
+//
+// The chunk goes straight into e.buf as one data line: it is JSON from
+// jsonw, which escapes every control character, so it holds no line end
+// (what sse.AppendEvent would split on).
 func (e *streamEncoder) appendChunk(delta func([]byte) []byte, finish string) {
-	b := append(e.chunkBuf[:0], e.prefix...)
+	b := append(e.buf, "data: "...)
+	b = append(b, e.prefix...)
 	b = delta(b)
 	b = append(b, `,"logprobs":null,"finish_reason":`...)
 	b = appendNullableString(b, finish)
@@ -202,9 +207,7 @@ func (e *streamEncoder) appendChunk(delta func([]byte) []byte, finish string) {
 	if e.includeUsage {
 		b = append(b, `,"usage":null`...)
 	}
-	b = append(b, '}')
-	e.chunkBuf = b
-	e.buf = sse.AppendEvent(e.buf, "", b)
+	e.buf = append(b, "}\n\n"...)
 }
 
 func (e *streamEncoder) flush() error {
