@@ -52,6 +52,20 @@ func (s *Scanner) Null(i int) bool {
 // value or -1. Keys that are not plain lowercase ASCII, or that contain
 // escapes, fail.
 func (s *Scanner) Object(i int, fn func(key []byte, v int) int) int {
+	return s.members(i, func(key []byte, v int) int {
+		for _, k := range key {
+			if k >= utf8.RuneSelf || (k >= 'A' && k <= 'Z') {
+				return s.Fail()
+			}
+		}
+		return fn(key, v)
+	})
+}
+
+// members walks the object at s.B[i] == '{' (anything else fails), calling
+// member with each key (a key with an escape fails) and the offset of its
+// value; member returns the offset past the value or -1.
+func (s *Scanner) members(i int, member func(key []byte, v int) int) int {
 	b := s.B
 	if i >= len(b) || b[i] != '{' {
 		return s.Fail()
@@ -69,11 +83,6 @@ func (s *Scanner) Object(i int, fn func(key []byte, v int) int) int {
 			return s.Fail()
 		}
 		key := b[i+1 : ke-1]
-		for _, k := range key {
-			if k >= utf8.RuneSelf || (k >= 'A' && k <= 'Z') {
-				return s.Fail()
-			}
-		}
 		i = s.WS(ke)
 		if i >= len(b) || b[i] != ':' {
 			return s.Fail()
@@ -82,7 +91,7 @@ func (s *Scanner) Object(i int, fn func(key []byte, v int) int) int {
 		if i >= len(b) {
 			return s.Fail()
 		}
-		if i = fn(key, i); i < 0 || s.Bad {
+		if i = member(key, i); i < 0 || s.Bad {
 			return s.Fail()
 		}
 		i = s.WS(i)
@@ -110,24 +119,8 @@ func (s *Scanner) Object(i int, fn func(key []byte, v int) int) int {
 // that is not ASCII (some runes fold to ASCII letters) or that has an escape.
 // Those set Bad.
 func (s *Scanner) Fields(i int, names []string, fn func(field, v int) int) int {
-	b := s.B
-	if i >= len(b) || b[i] != '{' {
-		return s.Fail()
-	}
 	var seen uint64
-	i = s.WS(i + 1)
-	if i < len(b) && b[i] == '}' {
-		return i + 1
-	}
-	for {
-		if i >= len(b) || b[i] != '"' {
-			return s.Fail()
-		}
-		ke, esc := s.str(i)
-		if ke < 0 || esc {
-			return s.Fail()
-		}
-		key := b[i+1 : ke-1]
+	return s.members(i, func(key []byte, v int) int {
 		field := -1
 		for n, name := range names {
 			if string(key) == name {
@@ -135,42 +128,18 @@ func (s *Scanner) Fields(i int, names []string, fn func(field, v int) int) int {
 				break
 			}
 		}
-		if field < 0 && !unrelated(key, names) {
-			return s.Fail()
-		}
-		i = s.WS(ke)
-		if i >= len(b) || b[i] != ':' {
-			return s.Fail()
-		}
-		i = s.WS(i + 1)
-		if i >= len(b) {
-			return s.Fail()
-		}
 		if field < 0 {
-			i = s.Skip(i, 0)
-		} else {
-			if seen&(1<<field) != 0 {
+			if !unrelated(key, names) {
 				return s.Fail()
 			}
-			seen |= 1 << field
-			i = fn(field, i)
+			return s.Skip(v, 0)
 		}
-		if i < 0 || s.Bad {
+		if seen&(1<<field) != 0 {
 			return s.Fail()
 		}
-		i = s.WS(i)
-		if i >= len(b) {
-			return s.Fail()
-		}
-		switch b[i] {
-		case ',':
-			i = s.WS(i + 1)
-		case '}':
-			return i + 1
-		default:
-			return s.Fail()
-		}
-	}
+		seen |= 1 << field
+		return fn(field, v)
+	})
 }
 
 // unrelated reports whether encoding/json matches key, which is none of
