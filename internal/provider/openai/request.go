@@ -132,8 +132,10 @@ type wireRespFormat struct {
 // forwards them untouched.
 func (Client) DecodeRequest(body []byte) (*provider.Request, error) {
 	var w wireRequest
-	if err := json.Unmarshal(body, &w); err != nil {
-		return nil, jsonError(body, err)
+	if !scanRequest(body, &w) {
+		if err := json.Unmarshal(body, &w); err != nil {
+			return nil, jsonError(body, err)
+		}
 	}
 	if w.Model == nil || *w.Model == "" {
 		return nil, badRequest("model", `the request has no "model"; set it to the model to use`)
