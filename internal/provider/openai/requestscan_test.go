@@ -73,8 +73,8 @@ func sdkRequests(t testing.TB) [][]byte {
 		ToolChoice:          sdk.ChatCompletionToolChoiceOptionUnionParam{OfAuto: sdk.String("auto")},
 		ParallelToolCalls:   sdk.Bool(true),
 		MaxCompletionTokens: sdk.Int(1024), TopP: sdk.Float(0.9), Seed: sdk.Int(42), N: sdk.Int(1),
-		Stop:                sdk.ChatCompletionNewParamsStopUnion{OfStringArray: []string{"\n\n"}},
-		User:                sdk.String("user-1234"), ReasoningEffort: shared.ReasoningEffortLow,
+		Stop: sdk.ChatCompletionNewParamsStopUnion{OfStringArray: []string{"\n\n"}},
+		User: sdk.String("user-1234"), ReasoningEffort: shared.ReasoningEffortLow,
 	})
 	for stream.Next() {
 	}
