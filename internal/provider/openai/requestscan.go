@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"bytes"
 	"encoding/json"
 	"strconv"
 
@@ -19,15 +18,15 @@ import (
 // errors. It never fails where encoding/json succeeds differently: see
 // FuzzScanRequest.
 //
-// The json.RawMessage members share a copy of body, so that the request
-// keeps no reference to the caller's buffer (as encoding/json copies them).
+// Unlike encoding/json's, the json.RawMessage members share body's memory:
+// what the Request keeps of them (tool parameters, a response schema) is
+// copied by the conversion.
 func scanRequest(body []byte, w *wireRequest) (ok bool) {
-	first := jsonscan.Scanner{B: body}
-	i := first.WS(0)
+	s := reqScanner{jsonscan.Scanner{B: body}}
+	i := s.WS(0)
 	if i >= len(body) || body[i] != '{' {
 		return false
 	}
-	s := reqScanner{jsonscan.Scanner{B: bytes.Clone(body)}}
 	var r wireRequest
 	if end := s.request(i, &r); end < 0 || s.Bad || s.WS(end) != len(s.B) {
 		return false
@@ -206,7 +205,7 @@ func (s *reqScanner) message(i int, m *wireMessage) int {
 		seen |= 1 << f
 		switch f {
 		case 0:
-			return s.str(v, &m.Role)
+			return s.known(v, &m.Role)
 		case 1:
 			return s.raw(v, &m.Content)
 		case 2:
@@ -265,7 +264,7 @@ func (s *reqScanner) toolCall(i int, tc *wireToolCall) int {
 		case 0:
 			return s.str(v, &tc.ID)
 		case 1:
-			return s.str(v, &tc.Type)
+			return s.known(v, &tc.Type)
 		}
 		if s.Null(v) {
 			return v + 4 // a struct, not a pointer: left as it is
@@ -352,7 +351,7 @@ func (s *reqScanner) tool(i int, t *wireTool) int {
 		}
 		seen |= 1 << f
 		if f == 0 {
-			return s.str(v, &t.Type)
+			return s.known(v, &t.Type)
 		}
 		if s.Null(v) {
 			return v + 4
@@ -462,6 +461,35 @@ func (s *reqScanner) str(i int, dst *string) int {
 		return i + 4
 	}
 	return s.String(i, dst)
+}
+
+// known is str for a role or a type: the common values are constants
+// rather than new strings.
+func (s *reqScanner) known(i int, dst *string) int {
+	if s.Null(i) {
+		return i + 4
+	}
+	raw, e := s.RawString(i)
+	if e < 0 {
+		return e
+	}
+	switch string(raw) {
+	case "system":
+		*dst = "system"
+	case "developer":
+		*dst = "developer"
+	case "user":
+		*dst = "user"
+	case "assistant":
+		*dst = "assistant"
+	case "tool":
+		*dst = "tool"
+	case "function":
+		*dst = "function"
+	default:
+		*dst = jsonscan.Unquote(raw)
+	}
+	return e
 }
 
 // strPtr reads a string into a *string member; null leaves it nil.

@@ -117,7 +117,7 @@ func requestFixtures(t testing.TB) [][]byte {
 	if len(out) == 0 {
 		t.Fatal("no testdata/request files")
 	}
-	return append(append(out, sdkRequests(t)...), []byte(benchLoadBody))
+	return append(append(out, sdkRequests(t)...), []byte(benchLoadBody), []byte(benchRequestTypical), []byte(benchRequestTools))
 }
 
 // scanRequestTaken are edge cases the scanner reads.
@@ -281,10 +281,12 @@ func TestScanRequestRawNull(t *testing.T) {
 	checkScanRequest(t, body)
 }
 
-// TestScanRequestCopiesBody checks the request keeps nothing of the
-// caller's buffer, which may be reused.
+// TestScanRequestCopiesBody checks the Request keeps nothing of the
+// caller's buffer, which may be reused, though scanRequest's wireRequest
+// shares it.
 func TestScanRequestCopiesBody(t *testing.T) {
-	body := []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[{"function":{"name":"f","parameters":{"type":"object"}}}]}`)
+	body := []byte(`{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"f","arguments":"{\"a\":1}"}},{"id":"d","function":{"name":"f","arguments":{"b":2}}}]}],` +
+		`"tools":[{"function":{"name":"f","parameters":{"type":"object"}}}],"response_format":{"type":"json_schema","json_schema":{"name":"n","schema":{"type":"string"}}}}`)
 	req, err := Client{}.DecodeRequest(body)
 	if err != nil {
 		t.Fatal(err)
@@ -294,6 +296,13 @@ func TestScanRequestCopiesBody(t *testing.T) {
 	}
 	if got := string(req.Tools[0].Parameters); got != `{"type":"object"}` {
 		t.Errorf("parameters = %q after the body was overwritten", got)
+	}
+	if got := string(req.ResponseFormat.Schema); got != `{"type":"string"}` {
+		t.Errorf("schema = %q after the body was overwritten", got)
+	}
+	parts := req.Messages[1].Parts
+	if len(parts) != 2 || string(parts[0].ToolCall.Arguments) != `{"a":1}` || string(parts[1].ToolCall.Arguments) != `{"b":2}` {
+		t.Errorf("tool calls = %+v %+v after the body was overwritten", parts[0].ToolCall, parts[len(parts)-1].ToolCall)
 	}
 }
 
