@@ -318,3 +318,18 @@ func TestDecodeRequestErrorsUnchanged(t *testing.T) {
 		}
 	}
 }
+
+// TestScanRequestDepth checks that values nested about as deeply as
+// encoding/json allows (10000 levels) are read as it reads them, or left to
+// it (checkScanRequest fails on a body the scanner takes and it rejects).
+func TestScanRequestDepth(t *testing.T) {
+	for _, n := range []int{100, 9984, 9985, 9999, 10000, 10001} {
+		for _, tmpl := range []string{`{"stop":@}`, `{"x":@}`, `{"messages":[{"tool_calls":[{"function":{"arguments":@}}]}]}`,
+			`{"tools":[{"function":{"parameters":{"a":@}}}]}`} {
+			body := []byte(strings.Replace(tmpl, "@", strings.Repeat("[", n)+strings.Repeat("]", n), 1))
+			if checkScanRequest(t, body) && n >= 9995 {
+				t.Errorf("scanRequest read a value nested %d deep in %.40s", n, tmpl)
+			}
+		}
+	}
+}
