@@ -132,8 +132,10 @@ type wireRespFormat struct {
 // forwards them untouched.
 func (Client) DecodeRequest(body []byte) (*provider.Request, error) {
 	var w wireRequest
-	if err := json.Unmarshal(body, &w); err != nil {
-		return nil, jsonError(body, err)
+	if !scanRequest(body, &w) {
+		if err := json.Unmarshal(body, &w); err != nil {
+			return nil, jsonError(body, err)
+		}
 	}
 	if w.Model == nil || *w.Model == "" {
 		return nil, badRequest("model", `the request has no "model"; set it to the model to use`)
@@ -202,19 +204,19 @@ func decodeMessages(req *provider.Request, msgs []wireMessage) error {
 	toolMsg := -1               // index in req.Messages of the open tool-result message
 	for i := range msgs {
 		m := &msgs[i]
-		param := fmt.Sprintf("messages[%d]", i)
+		param := func() string { return fmt.Sprintf("messages[%d]", i) } // for errors only
 		if m.Role != "tool" {
 			toolMsg = -1
 		}
 		switch m.Role {
 		case "system", "developer":
-			parts, err := decodeContent(m.Content, param+".content", textOnly)
+			parts, err := decodeContent(m.Content, i, textOnly)
 			if err != nil {
 				return err
 			}
 			req.System = append(req.System, parts...)
 		case "user":
-			parts, err := decodeContent(m.Content, param+".content", userParts)
+			parts, err := decodeContent(m.Content, i, userParts)
 			if err != nil {
 				return err
 			}
@@ -224,7 +226,7 @@ func decodeMessages(req *provider.Request, msgs []wireMessage) error {
 			if m.ReasoningContent != nil && *m.ReasoningContent != "" {
 				parts = append(parts, provider.Part{Type: provider.PartThinking, Text: *m.ReasoningContent})
 			}
-			content, err := decodeContent(m.Content, param+".content", assistantParts)
+			content, err := decodeContent(m.Content, i, assistantParts)
 			if err != nil {
 				return err
 			}
@@ -235,11 +237,11 @@ func decodeMessages(req *provider.Request, msgs []wireMessage) error {
 			for j := range m.ToolCalls {
 				tc := &m.ToolCalls[j]
 				if tc.Type != "" && tc.Type != "function" {
-					return badRequest(fmt.Sprintf("%s.tool_calls[%d].type", param, j),
+					return badRequest(fmt.Sprintf("%s.tool_calls[%d].type", param(), j),
 						"tool call type %q is not supported; only function tool calls can be translated", tc.Type)
 				}
 				if tc.Function.Name == "" {
-					return badRequest(fmt.Sprintf("%s.tool_calls[%d].function.name", param, j), "a tool call needs a function name")
+					return badRequest(fmt.Sprintf("%s.tool_calls[%d].function.name", param(), j), "a tool call needs a function name")
 				}
 				if names == nil {
 					names = make(map[string]string)
@@ -252,9 +254,9 @@ func decodeMessages(req *provider.Request, msgs []wireMessage) error {
 			req.Messages = append(req.Messages, provider.Message{Role: provider.RoleAssistant, Parts: parts})
 		case "tool":
 			if m.ToolCallID == nil {
-				return badRequest(param+".tool_call_id", "a tool message needs the tool_call_id of the call it answers")
+				return badRequest(param()+".tool_call_id", "a tool message needs the tool_call_id of the call it answers")
 			}
-			content, err := decodeContent(m.Content, param+".content", userParts)
+			content, err := decodeContent(m.Content, i, userParts)
 			if err != nil {
 				return err
 			}
@@ -268,11 +270,11 @@ func decodeMessages(req *provider.Request, msgs []wireMessage) error {
 			toolMsg = len(req.Messages)
 			req.Messages = append(req.Messages, provider.Message{Role: provider.RoleUser, Parts: []provider.Part{part}})
 		case "function":
-			return badRequest(param+".role", `the "function" role is deprecated and not supported; use "tool" messages`)
+			return badRequest(param()+".role", `the "function" role is deprecated and not supported; use "tool" messages`)
 		case "":
-			return badRequest(param+".role", "the message has no role")
+			return badRequest(param()+".role", "the message has no role")
 		default:
-			return badRequest(param+".role", "unknown role %q; use system, developer, user, assistant or tool", m.Role)
+			return badRequest(param()+".role", "unknown role %q; use system, developer, user, assistant or tool", m.Role)
 		}
 	}
 	return nil
@@ -289,7 +291,9 @@ const (
 
 // decodeContent parses a message's content: a string, an array of parts or
 // null. Empty texts are dropped.
-func decodeContent(raw json.RawMessage, param string, allowed partSet) ([]provider.Part, error) {
+func decodeContent(raw json.RawMessage, msg int, allowed partSet) ([]provider.Part, error) {
+	// The parameters errors name are built only for errors.
+	param := func() string { return fmt.Sprintf("messages[%d].content", msg) }
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
@@ -298,7 +302,7 @@ func decodeContent(raw json.RawMessage, param string, allowed partSet) ([]provid
 	case '"':
 		s, ok := jsonscan.String(raw)
 		if !ok {
-			return nil, badRequest(param, "%s is not a valid JSON string", param)
+			return nil, badRequest(param(), "%s is not a valid JSON string", param())
 		}
 		if s == "" {
 			return nil, nil
@@ -306,20 +310,20 @@ func decodeContent(raw json.RawMessage, param string, allowed partSet) ([]provid
 		return []provider.Part{{Type: provider.PartText, Text: s}}, nil
 	case '[':
 	default:
-		return nil, badRequest(param, "%s must be a string or an array of content parts", param)
+		return nil, badRequest(param(), "%s must be a string or an array of content parts", param())
 	}
 	var wps []wirePart
 	if err := json.Unmarshal(raw, &wps); err != nil {
-		return nil, badRequest(param, "%s must be a string or an array of content parts: %s", param, typeErrorText(err))
+		return nil, badRequest(param(), "%s must be a string or an array of content parts: %s", param(), typeErrorText(err))
 	}
 	parts := make([]provider.Part, 0, len(wps))
 	for j := range wps {
 		wp := &wps[j]
-		pp := fmt.Sprintf("%s[%d]", param, j)
+		pp := func() string { return fmt.Sprintf("%s[%d]", param(), j) }
 		switch {
 		case wp.Type == "text":
 			if wp.Text == nil {
-				return nil, badRequest(pp+".text", "a text part needs text")
+				return nil, badRequest(pp()+".text", "a text part needs text")
 			}
 			if *wp.Text != "" {
 				parts = append(parts, provider.Part{Type: provider.PartText, Text: *wp.Text})
@@ -330,9 +334,9 @@ func decodeContent(raw json.RawMessage, param string, allowed partSet) ([]provid
 			}
 		case wp.Type == "image_url" && allowed == userParts:
 			if wp.ImageURL == nil || wp.ImageURL.URL == "" {
-				return nil, badRequest(pp+".image_url.url", "an image_url part needs a url")
+				return nil, badRequest(pp()+".image_url.url", "an image_url part needs a url")
 			}
-			media, err := decodeURL(wp.ImageURL.URL, pp+".image_url.url")
+			media, err := decodeURL(wp.ImageURL.URL, pp()+".image_url.url")
 			if err != nil {
 				return nil, err
 			}
@@ -340,7 +344,7 @@ func decodeContent(raw json.RawMessage, param string, allowed partSet) ([]provid
 			parts = append(parts, provider.Part{Type: provider.PartImage, Media: media})
 		case wp.Type == "input_audio" && allowed == userParts:
 			if wp.InputAudio == nil || wp.InputAudio.Data == "" {
-				return nil, badRequest(pp+".input_audio.data", "an input_audio part needs data")
+				return nil, badRequest(pp()+".input_audio.data", "an input_audio part needs data")
 			}
 			parts = append(parts, provider.Part{Type: provider.PartDocument, Media: &provider.Media{
 				MediaType: audioMediaType(wp.InputAudio.Format), Data: wp.InputAudio.Data,
@@ -349,9 +353,9 @@ func decodeContent(raw json.RawMessage, param string, allowed partSet) ([]provid
 			f := wp.File
 			switch {
 			case f == nil:
-				return nil, badRequest(pp+".file", "a file part needs a file object")
+				return nil, badRequest(pp()+".file", "a file part needs a file object")
 			case f.FileData != "":
-				media, err := decodeFileData(f.FileData, f.Filename, pp+".file.file_data")
+				media, err := decodeFileData(f.FileData, f.Filename, pp()+".file.file_data")
 				if err != nil {
 					return nil, err
 				}
@@ -359,12 +363,12 @@ func decodeContent(raw json.RawMessage, param string, allowed partSet) ([]provid
 			case f.FileID != "":
 				parts = append(parts, provider.Part{Type: provider.PartDocument, Media: &provider.Media{URL: FileIDPrefix + f.FileID}})
 			default:
-				return nil, badRequest(pp+".file", "a file part needs file_data or file_id")
+				return nil, badRequest(pp()+".file", "a file part needs file_data or file_id")
 			}
 		case wp.Type == "":
-			return nil, badRequest(pp+".type", "the content part has no type")
+			return nil, badRequest(pp()+".type", "the content part has no type")
 		default:
-			return nil, badRequest(pp+".type", "content part type %q is not supported in this message", wp.Type)
+			return nil, badRequest(pp()+".type", "content part type %q is not supported in this message", wp.Type)
 		}
 	}
 	return parts, nil
@@ -475,6 +479,8 @@ func decodeTools(wts []wireTool) ([]provider.Tool, error) {
 		params := bytes.TrimSpace(wt.Function.Parameters)
 		if len(params) == 0 || string(params) == "null" {
 			params = emptySchema
+		} else {
+			params = bytes.Clone(params) // scanRequest's share the body
 		}
 		tools = append(tools, provider.Tool{Name: wt.Function.Name, Description: wt.Function.Description, Parameters: json.RawMessage(params)})
 	}
@@ -538,7 +544,7 @@ func decodeResponseFormat(w *wireRespFormat) (*provider.ResponseFormat, error) {
 		}
 		rf := &provider.ResponseFormat{Type: "json_schema", Name: js.Name, Strict: js.Strict != nil && *js.Strict}
 		if s := bytes.TrimSpace(js.Schema); len(s) > 0 && string(s) != "null" {
-			rf.Schema = json.RawMessage(s)
+			rf.Schema = json.RawMessage(bytes.Clone(s))
 		}
 		return rf, nil
 	}

@@ -3,9 +3,10 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/llmgate/llmgate/internal/jsonw"
 	"strconv"
 
+	"github.com/llmgate/llmgate/internal/jsonscan"
+	"github.com/llmgate/llmgate/internal/jsonw"
 	"github.com/llmgate/llmgate/internal/provider"
 )
 
@@ -119,7 +120,7 @@ func toolArguments(raw json.RawMessage) json.RawMessage {
 		}
 	case '"':
 		var s string
-		if json.Unmarshal(raw, &s) != nil {
+		if sc := (jsonscan.Scanner{B: raw}); sc.String(0, &s) != len(raw) {
 			return emptyArgs
 		}
 		b := bytes.TrimSpace([]byte(s))
