@@ -99,7 +99,7 @@ func (s *reqScanner) request(i int, r *wireRequest) int {
 		case 0:
 			return s.strPtr(v, &r.Model)
 		case 1:
-			return s.messages(v, &r.Messages)
+			return scanArray(s, v, &r.Messages, 8, s.message)
 		case 2:
 			return s.intPtr(v, &r.MaxCompletionTokens)
 		case 3:
@@ -134,7 +134,7 @@ func (s *reqScanner) request(i int, r *wireRequest) int {
 			r.StreamOptions = new(wireStreamOpts)
 			return s.streamOptions(v, r.StreamOptions)
 		case 12:
-			return s.tools(v, &r.Tools)
+			return scanArray(s, v, &r.Tools, 4, s.tool)
 		case 13:
 			return s.raw(v, &r.ToolChoice)
 		case 14:
@@ -157,22 +157,27 @@ func (s *reqScanner) request(i int, r *wireRequest) int {
 	})
 }
 
-func (s *reqScanner) messages(i int, dst *[]wireMessage) int {
+// scanArray reads the array (or null) at i into dst as encoding/json does:
+// null leaves dst nil, [] is an empty slice, a null element stays zero, and
+// elem reads each other element in place. capHint sizes the first
+// allocation.
+func scanArray[T any](s *reqScanner, i int, dst *[]T, capHint int, elem func(v int, e *T) int) int {
 	if s.Null(i) {
 		return i + 4
 	}
 	if s.B[i] != '[' {
 		return s.Fail()
 	}
-	msgs := make([]wireMessage, 0, 8) // [] is an empty slice, not nil
+	out := make([]T, 0, capHint)
 	e := s.Array(i, func(v, _ int) int {
-		msgs = append(msgs, wireMessage{})
+		var zero T
+		out = append(out, zero)
 		if s.Null(v) {
-			return v + 4 // encoding/json leaves the element zero
+			return v + 4
 		}
-		return s.message(v, &msgs[len(msgs)-1])
+		return elem(v, &out[len(out)-1])
 	})
-	*dst = msgs
+	*dst = out
 	return e
 }
 
@@ -209,7 +214,7 @@ func (s *reqScanner) message(i int, m *wireMessage) int {
 		case 1:
 			return s.raw(v, &m.Content)
 		case 2:
-			return s.toolCalls(v, &m.ToolCalls)
+			return scanArray(s, v, &m.ToolCalls, 2, s.toolCall)
 		case 3:
 			return s.strPtr(v, &m.ToolCallID)
 		case 4:
@@ -218,25 +223,6 @@ func (s *reqScanner) message(i int, m *wireMessage) int {
 			return s.strPtr(v, &m.ReasoningContent)
 		}
 	})
-}
-
-func (s *reqScanner) toolCalls(i int, dst *[]wireToolCall) int {
-	if s.Null(i) {
-		return i + 4
-	}
-	if s.B[i] != '[' {
-		return s.Fail()
-	}
-	calls := make([]wireToolCall, 0, 2)
-	e := s.Array(i, func(v, _ int) int {
-		calls = append(calls, wireToolCall{})
-		if s.Null(v) {
-			return v + 4
-		}
-		return s.toolCall(v, &calls[len(calls)-1])
-	})
-	*dst = calls
-	return e
 }
 
 func (s *reqScanner) toolCall(i int, tc *wireToolCall) int {
@@ -310,25 +296,6 @@ func (s *reqScanner) streamOptions(i int, o *wireStreamOpts) int {
 		seen = true
 		return s.boolPtr(v, &o.IncludeUsage)
 	})
-}
-
-func (s *reqScanner) tools(i int, dst *[]wireTool) int {
-	if s.Null(i) {
-		return i + 4
-	}
-	if s.B[i] != '[' {
-		return s.Fail()
-	}
-	tools := make([]wireTool, 0, 4)
-	e := s.Array(i, func(v, _ int) int {
-		tools = append(tools, wireTool{})
-		if s.Null(v) {
-			return v + 4
-		}
-		return s.tool(v, &tools[len(tools)-1])
-	})
-	*dst = tools
-	return e
 }
 
 func (s *reqScanner) tool(i int, t *wireTool) int {
