@@ -119,6 +119,13 @@ func (s *Scanner) members(i int, member func(key []byte, v int) int) int {
 // that is not ASCII (some runes fold to ASCII letters) or that has an escape.
 // Those set Bad.
 func (s *Scanner) Fields(i int, names []string, fn func(field, v int) int) int {
+	return s.FieldsDepth(i, 0, names, fn)
+}
+
+// FieldsDepth is Fields for an object nested depth levels deep: the values
+// of other keys are skipped with the levels above counted (Skip), so that
+// nothing deeper than encoding/json accepts is read.
+func (s *Scanner) FieldsDepth(i, depth int, names []string, fn func(field, v int) int) int {
 	var seen uint64
 	return s.members(i, func(key []byte, v int) int {
 		field := -1
@@ -132,7 +139,7 @@ func (s *Scanner) Fields(i int, names []string, fn func(field, v int) int) int {
 			if !unrelated(key, names) {
 				return s.Fail()
 			}
-			return s.Skip(v, 0)
+			return s.Skip(v, depth)
 		}
 		if seen&(1<<field) != 0 {
 			return s.Fail()

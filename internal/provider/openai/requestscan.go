@@ -43,58 +43,20 @@ type reqScanner struct{ jsonscan.Scanner }
 // deeply for encoding/json (10000 levels) is never accepted here.
 const skipDepth = 16
 
+// fields walks the object at i (anything else fails) as encoding/json
+// decodes it into a struct with these JSON names (jsonscan.FieldsDepth:
+// a repeated name, a key matching one only case-insensitively, or an
+// escaped key gives up); other keys are skipped.
+func (s *reqScanner) fields(i int, names []string, fn func(field, v int) int) int {
+	return s.FieldsDepth(i, skipDepth, names, fn)
+}
+
+var requestFields = []string{"model", "messages", "max_completion_tokens", "max_tokens", "temperature",
+	"top_p", "top_k", "n", "stop", "seed", "stream", "stream_options", "tools", "tool_choice",
+	"parallel_tool_calls", "response_format", "user", "safety_identifier", "reasoning_effort", "functions"}
+
 func (s *reqScanner) request(i int, r *wireRequest) int {
-	var seen uint32
-	return s.Object(i, func(key []byte, v int) int {
-		var f uint
-		switch string(key) {
-		case "model":
-			f = 0
-		case "messages":
-			f = 1
-		case "max_completion_tokens":
-			f = 2
-		case "max_tokens":
-			f = 3
-		case "temperature":
-			f = 4
-		case "top_p":
-			f = 5
-		case "top_k":
-			f = 6
-		case "n":
-			f = 7
-		case "stop":
-			f = 8
-		case "seed":
-			f = 9
-		case "stream":
-			f = 10
-		case "stream_options":
-			f = 11
-		case "tools":
-			f = 12
-		case "tool_choice":
-			f = 13
-		case "parallel_tool_calls":
-			f = 14
-		case "response_format":
-			f = 15
-		case "user":
-			f = 16
-		case "safety_identifier":
-			f = 17
-		case "reasoning_effort":
-			f = 18
-		case "functions":
-			f = 19
-		default:
-			return s.Skip(v, skipDepth)
-		}
-		if seen&(1<<f) != 0 {
-			return s.Fail()
-		}
-		seen |= 1 << f
+	return s.fields(i, requestFields, func(f, v int) int {
 		switch f {
 		case 0:
 			return s.strPtr(v, &r.Model)
@@ -132,7 +94,7 @@ func (s *reqScanner) request(i int, r *wireRequest) int {
 				return v + 4
 			}
 			r.StreamOptions = new(wireStreamOpts)
-			return s.streamOptions(v, r.StreamOptions)
+			return s.fields(v, streamOptionsFields, func(_, v int) int { return s.boolPtr(v, &r.StreamOptions.IncludeUsage) })
 		case 12:
 			return scanArray(s, v, &r.Tools, 4, s.tool)
 		case 13:
@@ -156,6 +118,8 @@ func (s *reqScanner) request(i int, r *wireRequest) int {
 		}
 	})
 }
+
+var streamOptionsFields = []string{"include_usage"}
 
 // scanArray reads the array (or null) at i into dst as encoding/json does:
 // null leaves dst nil, [] is an empty slice, a null element stays zero, and
@@ -181,33 +145,10 @@ func scanArray[T any](s *reqScanner, i int, dst *[]T, capHint int, elem func(v i
 	return e
 }
 
+var messageFields = []string{"role", "content", "tool_calls", "tool_call_id", "refusal", "reasoning_content"}
+
 func (s *reqScanner) message(i int, m *wireMessage) int {
-	if s.B[i] != '{' {
-		return s.Fail()
-	}
-	var seen uint8
-	return s.Object(i, func(key []byte, v int) int {
-		var f uint
-		switch string(key) {
-		case "role":
-			f = 0
-		case "content":
-			f = 1
-		case "tool_calls":
-			f = 2
-		case "tool_call_id":
-			f = 3
-		case "refusal":
-			f = 4
-		case "reasoning_content":
-			f = 5
-		default:
-			return s.Skip(v, skipDepth)
-		}
-		if seen&(1<<f) != 0 {
-			return s.Fail()
-		}
-		seen |= 1 << f
+	return s.fields(i, messageFields, func(f, v int) int {
 		switch f {
 		case 0:
 			return s.known(v, &m.Role)
@@ -225,27 +166,13 @@ func (s *reqScanner) message(i int, m *wireMessage) int {
 	})
 }
 
+var (
+	toolCallFields = []string{"id", "type", "function"}
+	functionFields = []string{"name", "arguments"}
+)
+
 func (s *reqScanner) toolCall(i int, tc *wireToolCall) int {
-	if s.B[i] != '{' {
-		return s.Fail()
-	}
-	var seen uint8
-	return s.Object(i, func(key []byte, v int) int {
-		var f uint
-		switch string(key) {
-		case "id":
-			f = 0
-		case "type":
-			f = 1
-		case "function":
-			f = 2
-		default:
-			return s.Skip(v, skipDepth)
-		}
-		if seen&(1<<f) != 0 {
-			return s.Fail()
-		}
-		seen |= 1 << f
+	return s.fields(i, toolCallFields, func(f, v int) int {
 		switch f {
 		case 0:
 			return s.str(v, &tc.ID)
@@ -255,24 +182,7 @@ func (s *reqScanner) toolCall(i int, tc *wireToolCall) int {
 		if s.Null(v) {
 			return v + 4 // a struct, not a pointer: left as it is
 		}
-		if s.B[v] != '{' {
-			return s.Fail()
-		}
-		var fseen uint8
-		return s.Object(v, func(key []byte, v int) int {
-			var f uint
-			switch string(key) {
-			case "name":
-				f = 0
-			case "arguments":
-				f = 1
-			default:
-				return s.Skip(v, skipDepth)
-			}
-			if fseen&(1<<f) != 0 {
-				return s.Fail()
-			}
-			fseen |= 1 << f
+		return s.fields(v, functionFields, func(f, v int) int {
 			if f == 0 {
 				return s.str(v, &tc.Function.Name)
 			}
@@ -281,42 +191,13 @@ func (s *reqScanner) toolCall(i int, tc *wireToolCall) int {
 	})
 }
 
-func (s *reqScanner) streamOptions(i int, o *wireStreamOpts) int {
-	if s.B[i] != '{' {
-		return s.Fail()
-	}
-	seen := false
-	return s.Object(i, func(key []byte, v int) int {
-		if string(key) != "include_usage" {
-			return s.Skip(v, skipDepth)
-		}
-		if seen {
-			return s.Fail()
-		}
-		seen = true
-		return s.boolPtr(v, &o.IncludeUsage)
-	})
-}
+var (
+	toolFields     = []string{"type", "function"}
+	toolFuncFields = []string{"name", "description", "parameters"}
+)
 
 func (s *reqScanner) tool(i int, t *wireTool) int {
-	if s.B[i] != '{' {
-		return s.Fail()
-	}
-	var seen uint8
-	return s.Object(i, func(key []byte, v int) int {
-		var f uint
-		switch string(key) {
-		case "type":
-			f = 0
-		case "function":
-			f = 1
-		default:
-			return s.Skip(v, skipDepth)
-		}
-		if seen&(1<<f) != 0 {
-			return s.Fail()
-		}
-		seen |= 1 << f
+	return s.fields(i, toolFields, func(f, v int) int {
 		if f == 0 {
 			return s.known(v, &t.Type)
 		}
@@ -332,23 +213,7 @@ func (s *reqScanner) tool(i int, t *wireTool) int {
 			Parameters  json.RawMessage `json:"parameters"`
 		}{}
 		fn := t.Function
-		var fseen uint8
-		return s.Object(v, func(key []byte, v int) int {
-			var f uint
-			switch string(key) {
-			case "name":
-				f = 0
-			case "description":
-				f = 1
-			case "parameters":
-				f = 2
-			default:
-				return s.Skip(v, skipDepth)
-			}
-			if fseen&(1<<f) != 0 {
-				return s.Fail()
-			}
-			fseen |= 1 << f
+		return s.fields(v, toolFuncFields, func(f, v int) int {
 			switch f {
 			case 0:
 				return s.str(v, &fn.Name)
@@ -360,25 +225,13 @@ func (s *reqScanner) tool(i int, t *wireTool) int {
 	})
 }
 
+var (
+	responseFormatFields = []string{"type", "json_schema"}
+	jsonSchemaFields     = []string{"name", "schema", "strict"}
+)
+
 func (s *reqScanner) responseFormat(i int, rf *wireRespFormat) int {
-	if s.B[i] != '{' {
-		return s.Fail()
-	}
-	var seen uint8
-	return s.Object(i, func(key []byte, v int) int {
-		var f uint
-		switch string(key) {
-		case "type":
-			f = 0
-		case "json_schema":
-			f = 1
-		default:
-			return s.Skip(v, skipDepth)
-		}
-		if seen&(1<<f) != 0 {
-			return s.Fail()
-		}
-		seen |= 1 << f
+	return s.fields(i, responseFormatFields, func(f, v int) int {
 		if f == 0 {
 			return s.str(v, &rf.Type)
 		}
@@ -394,23 +247,7 @@ func (s *reqScanner) responseFormat(i int, rf *wireRespFormat) int {
 			Strict *bool           `json:"strict"`
 		}{}
 		js := rf.JSONSchema
-		var jseen uint8
-		return s.Object(v, func(key []byte, v int) int {
-			var f uint
-			switch string(key) {
-			case "name":
-				f = 0
-			case "schema":
-				f = 1
-			case "strict":
-				f = 2
-			default:
-				return s.Skip(v, skipDepth)
-			}
-			if jseen&(1<<f) != 0 {
-				return s.Fail()
-			}
-			jseen |= 1 << f
+		return s.fields(v, jsonSchemaFields, func(f, v int) int {
 			switch f {
 			case 0:
 				return s.str(v, &js.Name)
