@@ -149,23 +149,15 @@ func benchPump(b *testing.B, translated bool, events []string, perEvent bool) {
 // BenchmarkPumpTranslated: an Anthropic stream re-encoded for an OpenAI
 // client, with 8 text deltas (the mock's answer) or 100; the upstream body
 // arriving event by event or in one read.
-func BenchmarkPumpTranslated(b *testing.B) {
-	for _, n := range []int{8, 100} {
-		for _, per := range []bool{true, false} {
-			reads := "one-read"
-			if per {
-				reads = "per-event"
-			}
-			b.Run(fmt.Sprintf("deltas=%d/%s", n, reads), func(b *testing.B) {
-				benchPump(b, true, anthropicBenchStream(n), per)
-			})
-		}
-	}
-}
+func BenchmarkPumpTranslated(b *testing.B) { pumpCases(b, true, anthropicBenchStream) }
 
 // BenchmarkPumpPassthrough: an OpenAI stream passed through to an OpenAI
 // client (usage hidden: the client did not ask for it).
-func BenchmarkPumpPassthrough(b *testing.B) {
+func BenchmarkPumpPassthrough(b *testing.B) { pumpCases(b, false, openaiBenchStream) }
+
+// pumpCases runs benchPump for 8 and 100 deltas, read per event and in one
+// read.
+func pumpCases(b *testing.B, translated bool, stream func(n int) []string) {
 	for _, n := range []int{8, 100} {
 		for _, per := range []bool{true, false} {
 			reads := "one-read"
@@ -173,7 +165,7 @@ func BenchmarkPumpPassthrough(b *testing.B) {
 				reads = "per-event"
 			}
 			b.Run(fmt.Sprintf("deltas=%d/%s", n, reads), func(b *testing.B) {
-				benchPump(b, false, openaiBenchStream(n), per)
+				benchPump(b, translated, stream(n), per)
 			})
 		}
 	}
