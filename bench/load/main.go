@@ -86,7 +86,7 @@ func main() {
 	flag.StringVar(&o.Only, "only", "", "measure only these rows (comma-separated slugs: chat, chat-nolog, chat-key, translated, stream, translated-stream, chat-c1, first-token)")
 	flag.BoolVar(&o.JSON, "json", false, "print the results as JSON instead of a table")
 	flag.StringVar(&o.Llmgate, "llmgate", "", "use this llmgate binary instead of building ./cmd/llmgate")
-	flag.StringVar(&o.Profile, "profile", "", "write CPU and allocation profiles of the proxy and the gateways here (the gateways then run inside a re-executed benchmark process, wired by cli.NewApp as llmgate serve wires them)")
+	flag.StringVar(&o.Profile, "profile", "", "write CPU and allocation profiles of the proxy and the gateways here, and the gateway's goroutine and heap profiles while the open streams are open and after they end (the gateways then run inside a re-executed benchmark process, wired by cli.NewApp as llmgate serve wires them)")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the temporary directory (logs, configs, SQLite databases)")
 	flag.Parse()
 	o.RawProxy = *rawProxy
